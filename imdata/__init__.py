@@ -1,0 +1,37 @@
+"""imdata: data tooling for Instruction Modelling (loss on instructions and outputs, not templates).
+
+The Python API mirrors the CLI by name; heavy modules load on first use::
+
+    import imdata
+    ds = imdata.load("train.jsonl")
+    imdata.spans(ds, template="tulu", tokenizer="tokenizer.json", mode="im", to="hf", output="out.jsonl")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "load": "imdata.dataset",
+    "Dataset": "imdata.dataset",
+    "Example": "imdata.records",
+    "Message": "imdata.records",
+    "get_template": "imdata.templates",
+    "load_tokenizer": "imdata.tokens",
+    "spans": "imdata.export",
+    "show": "imdata.show",
+    "ImdataError": "imdata.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'imdata' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = sorted(_LAZY)

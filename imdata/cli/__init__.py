@@ -1,0 +1,49 @@
+"""The ``imdata`` command line. Each command lives in its own module and is imported lazily,
+so ``imdata --help`` stays instant; ``ImdataError`` becomes a clean exit 1 here and only here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from imdata import __version__
+from imdata.errors import ImdataError
+
+#: command name -> "module:function"; each module holds one command.
+COMMANDS: dict[str, str] = {
+    "spans": "imdata.cli.spans:spans",
+    "show": "imdata.cli.show:show",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        cmd = getattr(importlib.import_module(module), attr)
+        assert isinstance(cmd, click.Command)  # noqa: S101 - a programming error, not user input
+        return cmd
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ImdataError as e:
+            raise click.ClickException(str(e)) from None
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="imdata")
+def main() -> None:
+    """Prepare and analyse instruction-tuning data for Instruction Modelling.
+
+    Profile lengths and the instruction/output ratio, build low-resource subsets and splits,
+    export span-annotated data with IT/IM labels for any trainer, and measure memorisation.
+    """

@@ -1,0 +1,87 @@
+"""Options shared by several commands, declared once."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from imdata.dataset import FORMAT_CHOICES, ON_ERROR, Dataset, load, parse_role_map
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def input_options(f: F) -> F:
+    """``--format``, ``--role-map``, ``--on-error``, ``--rejects``: how inputs are read."""
+    f = click.option("--rejects", type=click.Path(dir_okay=False), default=None,
+                     help="With --on-error skip: write the skipped records (and why) to this JSONL file.")(f)
+    f = click.option("--on-error", type=click.Choice(ON_ERROR), default="raise", show_default=True,
+                     help="Stop at the first bad record, or skip bad records and count them.")(f)
+    f = click.option("--role-map", multiple=True, metavar="FROM=TO",
+                     help="Map a source role to system|user|assistant (repeatable), e.g. narrator=system.")(f)
+    f = click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True,
+                     help="Record format; detected from the fields by default.")(f)
+    return f
+
+
+def template_option(default: str | None = "tulu") -> Callable[[F], F]:
+    """``--template``: a built-in name or a Hugging Face chat template file/folder."""
+    return click.option(
+        "--template", "-t", default=default, show_default=default is not None, required=default is None,
+        help="tulu, alpaca, chatml, llama2, vicuna, or a tokenizer_config.json / .jinja file / folder.",
+    )
+
+
+def tokenizer_option(required: bool = False) -> Callable[[F], F]:
+    """``--tokenizer``: a tokenizer.json, a folder holding one, or a hub id."""
+    return click.option("--tokenizer", "-k", "tokenizer", required=required, default=None,
+                        help="tokenizer.json file, a folder with one, or a hub id (online only).")
+
+
+def output_options(f: F) -> F:
+    """``-o/--output`` and ``--force``."""
+    f = click.option("--force", is_flag=True, help="Overwrite existing outputs.")(f)
+    f = click.option("--output", "-o", required=True, type=click.Path(), help="Where to write the result.")(f)
+    return f
+
+
+def load_inputs(paths: tuple[str, ...], *, fmt: str, role_map: tuple[str, ...], on_error: str,
+                rejects: str | None, force: bool = False) -> list[Dataset]:
+    """Load every input, say what was skipped on stderr, and write the rejects file if asked."""
+    from imdata.dataset import SkipLog
+
+    roles = parse_role_map(role_map)
+    datasets = [load(p, format=fmt, role_map=roles, on_error=on_error) for p in paths]  # type: ignore[arg-type]
+    for ds in datasets:
+        if ds.skipped.total:
+            say(f"{ds.path}: {ds.skipped.summary()}")
+    if rejects:
+        merged = SkipLog([r for ds in datasets for r in ds.skipped.rejected])
+        merged.write(rejects, force=force)
+        say(f"wrote {merged.total} rejected records to {rejects}")
+    return datasets
+
+
+def say(message: str) -> None:
+    """Talk to the user on stderr (stdout is data)."""
+    click.echo(message, err=True)
+
+
+def progress(iterable: Any, *, length: int | None, label: str) -> Any:
+    """A progress bar on stderr that vanishes when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        return _Passthrough(iterable)
+    return click.progressbar(iterable, length=length, label=label, file=sys.stderr)
+
+
+class _Passthrough:
+    def __init__(self, it: Any) -> None:
+        self.it = it
+
+    def __enter__(self) -> Any:
+        return self.it
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -1,0 +1,200 @@
+"""Load inputs into canonical examples, counting and explaining every record left out.
+
+>>> ds = load("examples/tiny.jsonl")                      # doctest: +SKIP
+>>> ds.name, len(ds.examples), ds.skipped.total           # doctest: +SKIP
+('tiny', 24, 0)
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from imdata import io
+from imdata.errors import DataError, FormatError, ImdataError
+from imdata.formats import DEFAULT_ROLE_MAP, FORMATS, FormatName, detect_format, to_examples
+from imdata.records import Example, Role, content_id
+
+OnError = Literal["raise", "skip"]
+ON_ERROR: tuple[str, ...] = get_args(OnError)
+FormatChoice = Literal["auto", "alpaca", "dolly", "sharegpt", "messages", "prompt", "lima", "seed"]
+FORMAT_CHOICES: tuple[str, ...] = ("auto", *FORMATS)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """One record left out: where it was, why, and the raw value."""
+
+    path: str
+    where: str
+    reason: str
+    message: str
+    raw: Any
+
+
+@dataclass
+class SkipLog:
+    """Counts skipped records by reason and keeps them for a rejects file."""
+
+    rejected: list[Rejected] = field(default_factory=list)
+    #: the record format found (or given) while reading
+    format: str = "auto"
+
+    def add(self, err: DataError, raw: Any) -> None:
+        """Record a skipped record."""
+        self.rejected.append(Rejected(err.path, err.where, err.reason, str(err), raw))
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Skipped records per reason, most frequent first."""
+        return dict(Counter(r.reason for r in self.rejected).most_common())
+
+    @property
+    def total(self) -> int:
+        """How many records were skipped."""
+        return len(self.rejected)
+
+    def summary(self) -> str:
+        """One line for stderr, e.g. ``skipped 3 records: empty-output 2, duplicate-id 1``."""
+        if not self.rejected:
+            return "skipped 0 records"
+        parts = ", ".join(f"{k} {v}" for k, v in self.counts.items())
+        return f"skipped {self.total} record{'s' if self.total != 1 else ''}: {parts}"
+
+    def write(self, path: str, *, force: bool = False) -> None:
+        """Write the rejected records as JSONL: ``{"path", "where", "reason", "message", "record"}``."""
+        with io.atomic_output(path, force=force) as fh:
+            for r in self.rejected:
+                raw = r.raw if not io.is_bad(r.raw) else None
+                row = {"path": r.path, "where": r.where, "reason": r.reason, "message": r.message, "record": raw}
+                fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A loaded input: its examples, the format found, its fingerprint and what was skipped."""
+
+    name: str
+    path: str
+    format: str
+    examples: tuple[Example, ...]
+    fingerprint: str
+    skipped: SkipLog
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+
+def dataset_name(path: str) -> str:
+    """The default name of an input: its file name without extensions.
+
+    >>> dataset_name("data/lima_data.jsonl.gz")
+    'lima_data'
+    """
+    name = Path(path.rstrip("/")).name
+    for suffix in (".gz", ".zst", ".jsonl", ".ndjson", ".json", ".csv", ".parquet"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return name or path
+
+
+def parse_role_map(items: Iterable[str]) -> dict[str, Role]:
+    """Parse ``from=to`` pairs into a role map on top of the default one.
+
+    >>> parse_role_map(["narrator=system"])["narrator"]
+    'system'
+    """
+    out: dict[str, Role] = dict(DEFAULT_ROLE_MAP)
+    for item in items:
+        src, sep, dst = item.partition("=")
+        if not sep or dst not in ("system", "user", "assistant") or not src:
+            raise ImdataError(f"--role-map {item!r}: expected FROM=system|user|assistant")
+        out[src.lower()] = dst  # type: ignore[assignment]
+    return out
+
+
+def iter_examples(
+    path: str,
+    *,
+    format: FormatChoice = "auto",
+    role_map: Mapping[str, Role] | None = None,
+    on_error: OnError = "raise",
+    log: SkipLog | None = None,
+) -> Iterator[Example]:
+    """Stream the examples of one input; bad records raise or go to ``log``."""
+    log = log if log is not None else SkipLog()
+    roles = role_map or DEFAULT_ROLE_MAP
+    fmt: FormatName | None = None if format == "auto" else format
+    log.format = format
+    seen: dict[str, str] = {}
+    for rec in io.iter_raw(path):
+        try:
+            if io.is_bad(rec.value):
+                raise io.bad_to_error(path, rec)
+            if fmt is None:
+                fmt = detect_format(rec.value)
+                if fmt is None:
+                    raise FormatError(_undetected(path, rec))
+                log.format = fmt
+            for ex in to_examples(rec.value, fmt, path=path, where=rec.where, index=rec.index, role_map=roles):
+                yield _with_id(ex, path, rec.where, seen)
+        except DataError as err:
+            if on_error == "raise":
+                raise
+            log.add(err, rec.value)
+
+
+def _with_id(ex: Example, path: str, where: str, seen: dict[str, str]) -> Example:
+    ident = ex.id or content_id(ex.messages)
+    if ident in seen:
+        same = "duplicate-record" if seen[ident] == content_id(ex.messages) else "duplicate-id"
+        raise DataError(
+            path, where, "id", f"{ident!r} was already used by an earlier record",
+            "give each record its own id, or skip the repeats with --on-error skip", reason=same,
+        )
+    seen[ident] = content_id(ex.messages)
+    if ident == ex.id:
+        return ex
+    return Example(ident, ex.messages, ex.source, ex.meta)
+
+
+def _undetected(path: str, rec: io.RawRecord) -> str:
+    keys = sorted(rec.value) if isinstance(rec.value, dict) else type(rec.value).__name__
+    return (
+        f"{path}, {rec.where}: cannot tell the format from the fields {keys}; "
+        f"pass --format ({', '.join(FORMATS)})"
+    )
+
+
+def load(
+    path: str,
+    *,
+    format: FormatChoice = "auto",
+    role_map: Mapping[str, Role] | None = None,
+    on_error: OnError = "raise",
+    name: str | None = None,
+) -> Dataset:
+    """Load one input completely.
+
+    Args:
+        path: a file, a ``datasets`` folder, or a hub id.
+        format: the record format, or ``"auto"`` to detect it from the first record.
+        role_map: how source roles map to system/user/assistant (ShareGPT's odd roles are
+            mapped by default).
+        on_error: ``"raise"`` stops at the first bad record; ``"skip"`` leaves it out and
+            counts it in ``Dataset.skipped``.
+        name: the dataset's name in reports (default: the file name without extensions).
+    """
+    log = SkipLog()
+    examples = tuple(iter_examples(path, format=format, role_map=role_map, on_error=on_error, log=log))
+    if not examples:
+        raise ImdataError(
+            f"{path}: no usable examples"
+            + (f" ({log.summary()}); see them with --rejects FILE" if log.total else "; is the file empty?")
+        )
+    return Dataset(name or dataset_name(path), path, log.format, examples, io.fingerprint(path), log)
+

@@ -1,0 +1,189 @@
+"""Hugging Face Jinja chat templates, with spans found by rendering sentinel contents.
+
+No per-template heuristics: each message's content is replaced by a unique sentinel, the
+template is rendered once, and everything between sentinels is template text. The real
+render must then equal that skeleton with each sentinel replaced by the content (as is, or
+stripped, if the template trims it); anything else is reported, never guessed. Templates
+run in Jinja's immutable sandbox, as ``transformers`` runs them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from imdata.errors import TemplateError
+from imdata.records import Example, Message
+from imdata.templates import _CONTENT_KIND, Rendered, _Builder
+
+_OPEN, _CLOSE = "\ue000", "\ue001"  # private-use code points: no template touches them
+
+
+def _sentinel(i: int) -> str:
+    return f"{_OPEN}{i}{_CLOSE}"
+
+
+@dataclass(frozen=True)
+class JinjaTemplate:
+    """A chat template written in Jinja, as in a ``tokenizer_config.json``."""
+
+    source: str
+    name: str = "jinja"
+    eos: str = "</s>"
+    bos: str = "<s>"
+    _compiled: Any = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from jinja2 import TemplateError as JinjaError
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+        env.filters["tojson"] = lambda x, indent=None, **_: json.dumps(x, ensure_ascii=False, indent=indent)
+        env.globals["raise_exception"] = _raise
+        env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+        try:
+            object.__setattr__(self, "_compiled", env.from_string(self.source))
+        except JinjaError as e:
+            raise TemplateError(f"{self.name}: the chat template does not compile ({e})") from None
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(f"jinja/1\x1f{self.source}\x1f{self.eos}\x1f{self.bos}".encode()).hexdigest()[:16]
+
+    def _run(self, messages: Sequence[dict[str, str]], *, generation: bool) -> str:
+        from jinja2 import TemplateError as JinjaError
+
+        try:
+            return str(
+                self._compiled.render(
+                    messages=list(messages), bos_token=self.bos, eos_token=self.eos,
+                    add_generation_prompt=generation,
+                )
+            )
+        except _TemplateRaised as e:
+            raise TemplateError(f"{self.name}: the chat template refused the conversation: {e}") from None
+        except JinjaError as e:
+            raise TemplateError(f"{self.name}: the chat template failed ({e})") from None
+
+    def render(self, example: Example) -> Rendered:
+        msgs = example.messages
+        skeleton = self._run([{"role": m.role, "content": _sentinel(i)} for i, m in enumerate(msgs)],
+                             generation=False)
+        pieces = _split_skeleton(skeleton, len(msgs), self.name)
+        real = self._run([{"role": m.role, "content": m.full_content()} for m in msgs], generation=False)
+        b = _Builder()
+        pos = 0
+        for i, m in enumerate(msgs):
+            tmpl = pieces[i]
+            if not real.startswith(tmpl, pos):
+                raise _mismatch(self.name, example, i)
+            self._add_template(b, tmpl, i, after_assistant=i > 0 and msgs[i - 1].role == "assistant")
+            pos += len(tmpl)
+            content = _match_content(real, pos, m.full_content(), pieces[i + 1])
+            if content is None:
+                raise _mismatch(self.name, example, i)
+            b.add(content, _CONTENT_KIND[m.role], i)
+            pos += len(content)
+        tail = pieces[-1]
+        if real[pos:] != tail:
+            raise _mismatch(self.name, example, len(msgs) - 1)
+        self._add_template(b, tail, len(msgs) - 1, after_assistant=bool(msgs) and msgs[-1].role == "assistant")
+        return b.build()
+
+    def _add_template(self, b: _Builder, text: str, turn: int, *, after_assistant: bool) -> None:
+        # The EOS that closes an assistant turn is the first thing after its content
+        # (whitespace aside); it belongs to that turn.
+        if after_assistant and self.eos:
+            k = text.find(self.eos)
+            if k >= 0 and not text[:k].strip():
+                b.add(text[:k], "template", turn - 1)
+                b.add(self.eos, "eos", turn - 1)
+                b.add(text[k + len(self.eos):], "template", turn)
+                return
+        b.add(text, "template", turn)
+
+    def render_prompt(self, messages: Sequence[Message]) -> str:
+        return self._run([m.to_dict() for m in messages], generation=True)
+
+
+def _split_skeleton(skeleton: str, n: int, name: str) -> list[str]:
+    pieces: list[str] = []
+    pos = 0
+    for i in range(n):
+        s = _sentinel(i)
+        k = skeleton.find(s, pos)
+        if k < 0 or skeleton.count(s) != 1:
+            raise TemplateError(
+                f"{name}: the chat template does not render message {i} exactly once "
+                "(it drops, repeats or reorders messages), so its spans cannot be found"
+            )
+        pieces.append(skeleton[pos:k])
+        pos = k + len(s)
+    pieces.append(skeleton[pos:])
+    return pieces
+
+
+def _match_content(real: str, pos: int, content: str, following: str) -> str | None:
+    for cand in (content, content.strip(), content.rstrip(), content.lstrip()):
+        if real.startswith(cand, pos) and real.startswith(following, pos + len(cand)):
+            return cand
+    return None
+
+
+def _mismatch(name: str, example: Example, turn: int) -> TemplateError:
+    return TemplateError(
+        f"{name}: example {example.id!r}, message {turn}: the template changes the content in a "
+        "way other than stripping it, so its spans cannot be found exactly; use a built-in template"
+    )
+
+
+class _TemplateRaised(Exception):
+    pass
+
+
+def _raise(message: str) -> None:
+    raise _TemplateRaised(message)
+
+
+def load_jinja_template(spec: str, *, eos: str | None = None, bos: str | None = None) -> JinjaTemplate:
+    """Load a chat template from a tokenizer_config.json, a .jinja file, or a folder."""
+    p = Path(spec)
+    if p.is_dir():
+        for cand in ("chat_template.jinja", "tokenizer_config.json"):
+            if (p / cand).is_file():
+                p = p / cand
+                break
+        else:
+            raise TemplateError(f"{spec}: no chat_template.jinja or tokenizer_config.json in this folder")
+    if not p.is_file():
+        raise FileNotFoundError(spec)
+    text = p.read_text(encoding="utf-8")
+    cfg_bos, cfg_eos = None, None
+    if p.suffix == ".json":
+        try:
+            cfg = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise TemplateError(f"{spec}: not valid JSON ({e.msg}, line {e.lineno})") from None
+        tmpl = cfg.get("chat_template")
+        if isinstance(tmpl, list):
+            named = {t.get("name"): t.get("template") for t in tmpl if isinstance(t, dict)}
+            tmpl = named.get("default")
+        if not isinstance(tmpl, str):
+            raise TemplateError(f"{spec}: has no `chat_template`; choose a built-in template instead")
+        text = tmpl
+        cfg_bos, cfg_eos = _token_str(cfg.get("bos_token")), _token_str(cfg.get("eos_token"))
+    return JinjaTemplate(
+        source=text, name=p.name,
+        eos=eos or cfg_eos or "</s>", bos=bos or cfg_bos or "<s>",
+    )
+
+
+def _token_str(tok: Any) -> str | None:
+    if isinstance(tok, dict):
+        tok = tok.get("content")
+    return tok if isinstance(tok, str) else None

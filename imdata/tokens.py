@@ -1,0 +1,134 @@
+"""Load tokenizers (a ``tokenizer.json``, a folder, or a hub id) and encode in batches.
+
+The Rust tokenizer's batch API does the work on all cores; imdata adds only what it needs
+to know around it: the BOS and EOS strings, whether the tokenizer adds BOS itself, and a
+fingerprint for provenance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from imdata.errors import TokenizerError
+
+_EOS_CANDIDATES = ("</s>", "<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<eos>", "<|end|>", "<|end_of_text|>")
+
+
+@dataclass(frozen=True)
+class TokenizerInfo:
+    """A loaded tokenizer and the facts about it that labels depend on."""
+
+    tokenizer: Any
+    name: str
+    fingerprint: str
+    bos: str | None
+    eos: str
+    adds_bos: bool
+
+    def encode_batch(self, texts: Sequence[str], *, offsets: bool = True) -> list[Any]:
+        """Encode texts with special tokens, as a trainer would; BOS is never doubled.
+
+        A text that already starts with the BOS string (some Jinja templates write it) is
+        encoded without the tokenizer's own special tokens.
+        """
+        tok = self.tokenizer
+        enc = tok.encode_batch if offsets else tok.encode_batch_fast
+        bos = self.bos
+        if not (self.adds_bos and bos) or not any(t.startswith(bos) for t in texts):
+            return list(enc(list(texts), add_special_tokens=True))
+        out: list[Any] = [None] * len(texts)
+        with_bos = [i for i, t in enumerate(texts) if t.startswith(bos)]
+        plain = [i for i, t in enumerate(texts) if not t.startswith(bos)]
+        for idx, flag in ((with_bos, False), (plain, True)):
+            if idx:
+                for i, e in zip(idx, enc([texts[i] for i in idx], add_special_tokens=flag), strict=True):
+                    out[i] = e
+        return out
+
+    def count_batch(self, texts: Sequence[str]) -> list[int]:
+        """Token counts (with special tokens) of each text."""
+        return [len(e.ids) for e in self.encode_batch(texts, offsets=False)]
+
+
+def load_tokenizer(spec: str) -> TokenizerInfo:
+    """Load a tokenizer from a ``tokenizer.json``, a folder holding one, or a hub id.
+
+    >>> load_tokenizer("../shared/data/tokenizers/llama2/tokenizer.json").eos  # doctest: +SKIP
+    '</s>'
+    """
+    from tokenizers import Tokenizer
+
+    p = Path(spec)
+    if p.is_dir():
+        p = p / "tokenizer.json"
+        if not p.is_file():
+            raise TokenizerError(f"{spec}: this folder has no tokenizer.json; pass the file or a hub id")
+    if p.is_file():
+        try:
+            tok = Tokenizer.from_file(str(p))
+        except Exception as e:  # noqa: BLE001 - the Rust error types are not exported
+            raise TokenizerError(f"{p}: not a tokenizers `tokenizer.json` ({str(e)[:200]})") from None
+        raw = p.read_bytes()
+        config = _read_config(p.parent / "tokenizer_config.json")
+        return _info(tok, spec, hashlib.sha256(raw).hexdigest()[:16], config)
+    if spec.endswith(".json") or spec.startswith((".", "/", "~")) or spec.count("/") != 1:
+        raise TokenizerError(f"{spec}: no such tokenizer file or folder; check the path")
+    return _from_hub(spec)
+
+
+def _from_hub(spec: str) -> TokenizerInfo:
+    from tokenizers import Tokenizer
+
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise TokenizerError(
+            f"{spec}: is a hub id and the hub is switched off (HF_HUB_OFFLINE=1); "
+            "pass a local tokenizer.json or folder"
+        )
+    try:
+        tok = Tokenizer.from_pretrained(spec)
+    except Exception as e:  # noqa: BLE001
+        raise TokenizerError(
+            f"{spec}: could not download the tokenizer from the hub ({str(e)[:160]}); "
+            "if you are offline, pass a local tokenizer.json or folder"
+        ) from None
+    fp = hashlib.sha256(tok.to_str().encode()).hexdigest()[:16]
+    return _info(tok, spec, fp, {})
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _token(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("content")
+    return value if isinstance(value, str) and value else None
+
+
+def _info(tok: Any, name: str, fp: str, config: dict[str, Any]) -> TokenizerInfo:
+    empty = tok.encode("", add_special_tokens=True)
+    added_first = empty.ids[0] if empty.ids else None
+    bos = _token(config.get("bos_token"))
+    if bos is None and added_first is not None:
+        bos = tok.id_to_token(added_first)
+    specials = {t.content for t in tok.get_added_tokens_decoder().values() if t.special}
+    eos = _token(config.get("eos_token")) or next((c for c in _EOS_CANDIDATES if c in specials), None)
+    if eos is None:
+        raise TokenizerError(
+            f"{name}: cannot tell this tokenizer's EOS token (no tokenizer_config.json beside it "
+            "and none of the usual EOS tokens); put a tokenizer_config.json with `eos_token` beside it"
+        )
+    adds_bos = added_first is not None and bos is not None and tok.id_to_token(added_first) == bos
+    return TokenizerInfo(tok, name, fp, bos, eos, adds_bos)
