@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args
 
 from imdata import io
 from imdata.errors import DataError, FormatError, ImdataError
-from imdata.formats import DEFAULT_ROLE_MAP, FORMATS, FormatName, detect_format, to_examples
+from imdata.formats import DEFAULT_ROLE_MAP, FORMATS, FormatName, detect_format, empty_turns, to_examples
 from imdata.records import Example, Role, content_id
 
 OnError = Literal["raise", "skip"]
@@ -41,12 +41,23 @@ class SkipLog:
     """Counts skipped records by reason and keeps them for a rejects file."""
 
     rejected: list[Rejected] = field(default_factory=list)
+    #: records kept but worth a look (empty turns), with the same detail as rejects
+    warnings: list[Rejected] = field(default_factory=list)
     #: the record format found (or given) while reading
     format: str = "auto"
 
     def add(self, err: DataError, raw: Any) -> None:
         """Record a skipped record."""
         self.rejected.append(Rejected(err.path, err.where, err.reason, str(err), raw))
+
+    def warn(self, err: DataError) -> None:
+        """Record a kept record with a problem worth reporting."""
+        self.warnings.append(Rejected(err.path, err.where, err.reason, str(err), None))
+
+    @property
+    def warning_counts(self) -> dict[str, int]:
+        """Kept-but-flagged records per reason."""
+        return dict(Counter(r.reason for r in self.warnings).most_common())
 
     @property
     def counts(self) -> dict[str, int]:
@@ -60,10 +71,14 @@ class SkipLog:
 
     def summary(self) -> str:
         """One line for stderr, e.g. ``skipped 3 records: empty-output 2, duplicate-id 1``."""
-        if not self.rejected:
-            return "skipped 0 records"
-        parts = ", ".join(f"{k} {v}" for k, v in self.counts.items())
-        return f"skipped {self.total} record{'s' if self.total != 1 else ''}: {parts}"
+        out = "skipped 0 records"
+        if self.rejected:
+            parts = ", ".join(f"{k} {v}" for k, v in self.counts.items())
+            out = f"skipped {self.total} record{'s' if self.total != 1 else ''}: {parts}"
+        if self.warnings:
+            parts = ", ".join(f"{k} {v}" for k, v in self.warning_counts.items())
+            out += f"; kept with warnings: {parts} (first: {self.warnings[0].message})"
+        return out
 
     def write(self, path: str, *, force: bool = False) -> None:
         """Write the rejected records as JSONL: ``{"path", "where", "reason", "message", "record"}``."""
@@ -141,7 +156,10 @@ def iter_examples(
                     raise FormatError(_undetected(path, rec))
                 log.format = fmt
             for ex in to_examples(rec.value, fmt, path=path, where=rec.where, index=rec.index, role_map=roles):
-                yield _with_id(ex, path, rec.where, seen)
+                out = _with_id(ex, path, rec.where, seen)
+                for w in empty_turns(ex.messages, path, rec.where):
+                    log.warn(w)
+                yield out
         except DataError as err:
             if on_error == "raise":
                 raise

@@ -247,13 +247,20 @@ def validate_messages(msgs: tuple[Message, ...], path: str, where: str) -> None:
         if m.role not in ROLES:
             raise DataError(path, where, f"messages[{i}].role", f"is {m.role!r}", "fix the role",
                             reason="unknown-role")
+
+
+def empty_turns(msgs: tuple[Message, ...], path: str, where: str) -> list[DataError]:
+    """Warnings for turns with no text: kept (the paper's files have them), but reported."""
+    out = []
+    for i, m in enumerate(msgs):
         if not m.content.strip():
             reason = "empty-output" if m.role == "assistant" else "empty-message"
-            raise DataError(
-                path, where, f"messages[{i}].content", f"({m.role}) is empty",
-                "drop the record or fill in the turn", reason=reason,
-            )
-
+            effect = "IT trains only its EOS" if m.role == "assistant" else "only its header is rendered"
+            out.append(DataError(
+                path, where, f"messages[{i}].content", f"({m.role}) is empty; kept, {effect}",
+                "remove or fill in the record if that is not intended", reason=reason,
+            ))
+    return out
 
 _CONVERTERS = {
     "alpaca": _alpaca,

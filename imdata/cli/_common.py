@@ -55,7 +55,7 @@ def load_inputs(paths: tuple[str, ...], *, fmt: str, role_map: tuple[str, ...], 
     roles = parse_role_map(role_map)
     datasets = [load(p, format=fmt, role_map=roles, on_error=on_error) for p in paths]  # type: ignore[arg-type]
     for ds in datasets:
-        if ds.skipped.total:
+        if ds.skipped.total or ds.skipped.warnings:
             say(f"{ds.path}: {ds.skipped.summary()}")
     if rejects:
         merged = SkipLog([r for ds in datasets for r in ds.skipped.rejected])
