@@ -1,0 +1,309 @@
+"""What subsets and splits share: pooling inputs, measuring lengths, writing outputs and manifests.
+
+A manifest is a JSON file beside every selection that says how it was made and what is in
+it: the strategy and its parameters, the seed, each input's fingerprint, the imdata version,
+the ids in output order, and a compact length profile of the selection next to its parent's.
+It holds no time stamps or absolute paths of outputs, so the same inputs and seed give the
+same bytes.
+
+>>> from imdata.records import Example
+>>> ex = Example.from_pairs("a", [("user", "one two three"), ("assistant", "four")])
+>>> m = measure([ex])
+>>> m.instruction.tolist(), m.output.tolist(), m.ratio.tolist()
+([4], [2], [2.0])
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from imdata import __version__
+from imdata.dataset import Dataset
+from imdata.errors import DataError, OptionError
+from imdata.io import atomic_output
+from imdata.records import Example
+
+SCHEMA_VERSION = 1
+#: how examples whose output has no length are placed (their ratio is undefined)
+ZERO_OUTPUT_RULE = (
+    "an example whose output has zero length has an undefined instruction/output ratio; "
+    "imdata treats it as +inf: it goes to the top ratio bucket, is farthest from any target "
+    "ratio, and falls inside a ratio window only when the window has no upper bound"
+)
+
+Data = Dataset | Sequence[Dataset] | Sequence[Example]
+
+
+@dataclass(frozen=True, slots=True)
+class InputInfo:
+    """One input of a selection, for provenance."""
+
+    name: str
+    path: str
+    fingerprint: str
+    format: str
+    examples: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "name": self.name,
+            "path": self.path,
+            "fingerprint": self.fingerprint,
+            "format": self.format,
+            "examples": self.examples,
+        }
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Every input's examples in one list, with ids made unique across inputs."""
+
+    examples: tuple[Example, ...]
+    inputs: tuple[InputInfo, ...]
+    #: ids that clashed across inputs and were prefixed with their input's name
+    renamed: int = 0
+
+
+def pool(data: Data) -> Pool:
+    """Pool one or more datasets (or plain examples) into one list with unique ids.
+
+    An id already used by an earlier input is prefixed with its input's name
+    (``alpaca:ex-1f...``) so that manifests can name every example; the count is reported.
+    """
+    if isinstance(data, Dataset):
+        sets: list[Dataset] = [data]
+    else:
+        items = list(data)
+        if items and all(isinstance(d, Dataset) for d in items):
+            sets = items  # type: ignore[assignment]
+        elif all(isinstance(d, Example) for d in items):
+            exs = tuple(d for d in items if isinstance(d, Example))
+            _check_unique(exs)
+            fp = _examples_fingerprint(exs)
+            return Pool(exs, (InputInfo("examples", "", fp, "examples", len(exs)),))
+        else:
+            raise OptionError("data must be a Dataset, a list of Datasets, or a list of Examples")
+    if not sets:
+        raise OptionError("no input data: pass at least one dataset")
+    seen: set[str] = set()
+    out: list[Example] = []
+    renamed = 0
+    for ds in sets:
+        for ex in ds.examples:
+            if ex.id in seen:
+                ex = Example(f"{ds.name}:{ex.id}", ex.messages, ex.source, ex.meta)
+                renamed += 1
+            seen.add(ex.id)
+            out.append(ex)
+    infos = tuple(InputInfo(ds.name, ds.path, ds.fingerprint, ds.format, len(ds)) for ds in sets)
+    if len(seen) != len(out):
+        raise OptionError("two inputs share a name and ids; give them different file names")
+    return Pool(tuple(out), infos, renamed)
+
+
+def _check_unique(examples: Sequence[Example]) -> None:
+    seen: set[str] = set()
+    for i, ex in enumerate(examples):
+        if ex.id in seen:
+            raise DataError(
+                "examples",
+                f"record {i + 1}",
+                "id",
+                f"{ex.id!r} is used twice",
+                "give every example its own id",
+                reason="duplicate-id",
+            )
+        seen.add(ex.id)
+
+
+def _examples_fingerprint(examples: Sequence[Example]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for ex in examples:
+        h.update(orjson.dumps(ex.to_dict(), option=orjson.OPT_SORT_KEYS))
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Measures:
+    """Per-example instruction and output lengths, and their ratio (``inf`` for empty outputs)."""
+
+    instruction: np.ndarray
+    output: np.ndarray
+    unit: str
+
+    @property
+    def ratio(self) -> np.ndarray:
+        """Instruction / output per example; ``inf`` where the output has zero length."""
+        out = self.output.astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = self.instruction / out
+        return np.where(out == 0, np.inf, r)
+
+    def take(self, idx: np.ndarray) -> Measures:
+        """The measures of the examples at ``idx``."""
+        return Measures(self.instruction[idx], self.output[idx], self.unit)
+
+
+def measure(
+    examples: Sequence[Example], *, template: str = "tulu", tokenizer: str | None = None
+) -> Measures:
+    """Instruction and output lengths per example: the paper's words, or tokens with a tokenizer.
+
+    Words follow :func:`imdata.lengths.word_lengths` under ``template``; tokens follow
+    :func:`imdata.lengths.token_lengths`.
+    """
+    from imdata.lengths import token_lengths, word_lengths
+    from imdata.templates import get_template
+
+    if tokenizer is None:
+        tmpl = get_template(template)
+        pairs = []
+        for ex in examples:
+            lw = word_lengths(tmpl.render(ex), [m.role for m in ex.messages])
+            pairs.append((lw.instruction, lw.output))
+        unit = f"words ({tmpl.name} template)"
+    else:
+        from imdata.spans import tokenize_examples
+        from imdata.tokens import load_tokenizer
+
+        tok = load_tokenizer(tokenizer)
+        tmpl = get_template(template, eos=tok.eos, bos=tok.bos)
+        pairs = []
+        for tz in tokenize_examples(examples, tmpl, tok, mode="im"):
+            lt = token_lengths(tz.kinds)
+            pairs.append((lt.instruction, lt.output))
+        unit = f"tokens ({tok.name}, {tmpl.name} template)"
+    arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    return Measures(arr[:, 0], arr[:, 1], unit)
+
+
+def length_profile(m: Measures) -> dict[str, Any]:
+    """A compact length summary: count, mean and median of both lengths, the paper's ratio.
+
+    ``ratio_of_means`` is mean(instruction) / mean(output), as the paper reports it.
+    """
+    n = int(m.instruction.size)
+    if n == 0:
+        return {"count": 0}
+    mi, mo = float(m.instruction.mean()), float(m.output.mean())
+    return {
+        "count": n,
+        "instruction_mean": round(mi, 2),
+        "instruction_median": float(np.median(m.instruction)),
+        "output_mean": round(mo, 2),
+        "output_median": float(np.median(m.output)),
+        "ratio_of_means": round(mi / mo, 4) if mo else None,
+        "zero_length_outputs": int((m.output == 0).sum()),
+    }
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """How a selection was made and what it holds; :meth:`to_json` gives stable bytes."""
+
+    kind: str
+    strategy: str
+    parameters: Mapping[str, Any]
+    seed: int | None
+    inputs: tuple[InputInfo, ...]
+    outputs: Mapping[str, Sequence[str]]
+    profile: Mapping[str, Mapping[str, Any]]
+    notes: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "kind": self.kind,
+            "imdata_version": __version__,
+            "strategy": self.strategy,
+            "parameters": dict(self.parameters),
+            "seed": self.seed,
+            "inputs": [i.to_dict() for i in self.inputs],
+            "counts": {k: len(v) for k, v in self.outputs.items()},
+            "ids": {k: list(v) for k, v in self.outputs.items()},
+            "profile": {k: dict(v) for k, v in self.profile.items()},
+            "notes": list(self.notes),
+            **dict(self.extra),
+        }
+
+    def to_json(self) -> bytes:
+        """Indented JSON with sorted keys, ending in a newline."""
+        return (
+            orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
+        )
+
+    def write(self, path: str | os.PathLike[str], *, force: bool = False) -> None:
+        """Write the manifest atomically."""
+        with atomic_output(path, force=force, binary=True) as fh:
+            fh.write(self.to_json())
+
+
+def write_examples(
+    examples: Sequence[Example],
+    path: str | os.PathLike[str],
+    *,
+    to: str | None = None,
+    template: str = "tulu",
+    tokenizer: str | None = None,
+    force: bool = False,
+) -> None:
+    """Write examples in canonical JSONL (one ``Example.to_dict()`` a line) or a ``spans`` format.
+
+    ``to`` is any format of :func:`imdata.export.spans` (``spans``, ``hf``, ``axolotl``,
+    ``messages``); that exporter writes its own ``.manifest.json`` beside the file.
+    """
+    if to is None:
+        with atomic_output(path, force=force, binary=True) as fh:
+            for ex in examples:
+                fh.write(orjson.dumps(ex.to_dict(), option=orjson.OPT_SORT_KEYS) + b"\n")
+        return
+    from imdata.export import spans
+
+    spans(
+        list(examples),
+        output=path,
+        template=template,
+        tokenizer=tokenizer,
+        to=to,  # type: ignore[arg-type]
+        force=force,
+    )
+
+
+def manifest_path(output: str | os.PathLike[str], kind: str) -> Path:
+    """Where the manifest of ``output`` goes: ``out.jsonl`` -> ``out.jsonl.subset.json``."""
+    p = Path(output)
+    return p.with_name(f"{p.name}.{kind}.json")
+
+
+def field_values(examples: Sequence[Example], name: str, *, option: str) -> list[Any]:
+    """The value of ``name`` on every example: ``source``, ``id``, or a key of ``meta``.
+
+    Raises an error naming the first examples that lack it, and how many do.
+    """
+    if name in ("source", "id"):
+        return [getattr(ex, name) for ex in examples]
+    missing = [ex.id for ex in examples if name not in ex.meta or ex.meta[name] is None]
+    if missing:
+        known = sorted({k for ex in examples[:1000] for k in ex.meta})
+        where = (
+            "any example"
+            if len(missing) == len(examples)
+            else (f"{len(missing)} of {len(examples)} examples (first: {', '.join(missing[:3])})")
+        )
+        raise OptionError(
+            f"{option} {name}: the field is missing on {where}; choose source, id or a field "
+            f"every example has ({', '.join(known) or 'the inputs have no other fields'})"
+        )
+    return [ex.meta[name] for ex in examples]
