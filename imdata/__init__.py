@@ -24,6 +24,7 @@ _LAZY = {
     "spans": "imdata.export",
     "show": "imdata.show",
     "ImdataError": "imdata.errors",
+    "prompts": "imdata.prompts", "memorize": "imdata.memorization",
 }
 
 

@@ -16,6 +16,7 @@ from imdata.errors import ImdataError
 COMMANDS: dict[str, str] = {
     "spans": "imdata.cli.spans:spans",
     "show": "imdata.cli.show:show",
+    "prompts": "imdata.cli.prompts:prompts", "memorize": "imdata.cli.memorize:memorize",
 }
 
 

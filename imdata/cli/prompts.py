@@ -1,0 +1,47 @@
+"""``imdata prompts``: one generation prompt per training example, for memorisation runs."""
+
+from __future__ import annotations
+
+import click
+
+from imdata.cli._common import input_options, load_inputs, output_options, say, template_option
+from imdata.prompts import PROMPT_FORMS
+
+
+@click.command()
+@click.argument("train", nargs=-1, required=True)
+@template_option()
+@click.option(
+    "--form",
+    type=click.Choice(PROMPT_FORMS),
+    default="prompt",
+    show_default=True,
+    help='prompt: {"id", "prompt"} rendered with --template (vLLM, TGI, llama.cpp); '
+    'messages: {"id", "messages"} for OpenAI-style chat APIs.',
+)
+@input_options
+@output_options
+def prompts(
+    train: tuple[str, ...],
+    template: str,
+    form: str,
+    fmt: str,
+    role_map: tuple[str, ...],
+    on_error: str,
+    rejects: str | None,
+    output: str,
+    force: bool,
+) -> None:
+    """Write a generation prompt for each TRAIN example from its first user turn, keeping its id.
+
+    Generate from these with greedy decoding, keep the ids in the outputs, and score them with
+    `imdata memorize --train TRAIN --outputs OUTPUTS --match id`.
+    """
+    from imdata.prompts import prompts as write_prompts
+
+    datasets = load_inputs(
+        train, fmt=fmt, role_map=role_map, on_error=on_error, rejects=rejects, force=force
+    )
+    rep = write_prompts(datasets, output=output, template=template, form=form, force=force)  # type: ignore[arg-type]
+    left = "".join(f"; left out {n} ({reason})" for reason, n in rep.skipped.items())
+    say(f"wrote {rep.written} prompts ({rep.form}, template {rep.template}) to {rep.output}{left}")
