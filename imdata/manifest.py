@@ -135,23 +135,32 @@ def _examples_fingerprint(examples: Sequence[Example]) -> str:
 
 @dataclass(frozen=True)
 class Measures:
-    """Per-example instruction and output lengths, and their ratio (``inf`` for empty outputs)."""
+    """Per-example instruction and output lengths, and their ratio (``inf`` for empty outputs).
+
+    ``empty_output`` marks examples whose assistant turns have no text: their rendered
+    output still has a header or EOS, but the instruction/output ratio is undefined.
+    """
 
     instruction: np.ndarray
     output: np.ndarray
     unit: str
+    empty_output: np.ndarray | None = None
 
     @property
     def ratio(self) -> np.ndarray:
-        """Instruction / output per example; ``inf`` where the output has zero length."""
+        """Instruction / output per example; ``inf`` where the output is empty."""
         out = self.output.astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             r = self.instruction / out
-        return np.where(out == 0, np.inf, r)
+        undefined = out == 0
+        if self.empty_output is not None:
+            undefined |= self.empty_output
+        return np.where(undefined, np.inf, r)
 
     def take(self, idx: np.ndarray) -> Measures:
         """The measures of the examples at ``idx``."""
-        return Measures(self.instruction[idx], self.output[idx], self.unit)
+        empty = None if self.empty_output is None else self.empty_output[idx]
+        return Measures(self.instruction[idx], self.output[idx], self.unit, empty)
 
 
 def measure(
@@ -184,7 +193,14 @@ def measure(
             pairs.append((lt.instruction, lt.output))
         unit = f"tokens ({tok.name}, {tmpl.name} template)"
     arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    return Measures(arr[:, 0], arr[:, 1], unit)
+    empty = np.array(
+        [
+            not any(m.content.strip() for m in ex.messages if m.role == "assistant")
+            for ex in examples
+        ],
+        dtype=bool,
+    )
+    return Measures(arr[:, 0], arr[:, 1], unit, empty)
 
 
 def length_profile(m: Measures) -> dict[str, Any]:
@@ -203,7 +219,7 @@ def length_profile(m: Measures) -> dict[str, Any]:
         "output_mean": round(mo, 2),
         "output_median": float(np.median(m.output)),
         "ratio_of_means": round(mi / mo, 4) if mo else None,
-        "zero_length_outputs": int((m.output == 0).sum()),
+        "empty_outputs": int(np.isinf(m.ratio).sum()),
     }
 
 
@@ -222,27 +238,25 @@ class Manifest:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
+        """A JSON-ready dict, in reading order: what and how first, the ids last."""
         return {
             "schema_version": SCHEMA_VERSION,
             "kind": self.kind,
-            "imdata_version": __version__,
             "strategy": self.strategy,
-            "parameters": dict(self.parameters),
             "seed": self.seed,
+            "parameters": dict(sorted(self.parameters.items())),
+            "imdata_version": __version__,
             "inputs": [i.to_dict() for i in self.inputs],
+            **dict(sorted(self.extra.items())),
             "counts": {k: len(v) for k, v in self.outputs.items()},
-            "ids": {k: list(v) for k, v in self.outputs.items()},
             "profile": {k: dict(v) for k, v in self.profile.items()},
             "notes": list(self.notes),
-            **dict(self.extra),
+            "ids": {k: list(v) for k, v in self.outputs.items()},
         }
 
     def to_json(self) -> bytes:
-        """Indented JSON with sorted keys, ending in a newline."""
-        return (
-            orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
-        )
+        """Indented JSON in a fixed key order, ending in a newline: same manifest, same bytes."""
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
 
     def write(self, path: str | os.PathLike[str], *, force: bool = False) -> None:
         """Write the manifest atomically."""
@@ -307,3 +321,35 @@ def field_values(examples: Sequence[Example], name: str, *, option: str) -> list
             f"every example has ({', '.join(known) or 'the inputs have no other fields'})"
         )
     return [ex.meta[name] for ex in examples]
+
+
+def render_rows(rows: Sequence[Mapping[str, Any]], fmt: str) -> str:
+    """Rows as an aligned ``table``, ``csv``, ``markdown`` or ``json`` (sorted keys).
+
+    >>> print(render_rows([{"part": "train", "examples": 9}], "markdown"))
+    | part | examples |
+    |---|---|
+    | train | 9 |
+    """
+    if fmt == "json":
+        return orjson.dumps(list(rows), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2).decode()
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    cells = [["" if r.get(c) is None else str(r.get(c)) for c in cols] for r in rows]
+    if fmt == "csv":
+        import csv
+        import io as _io
+
+        buf = _io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(cols)
+        w.writerows(cells)
+        return buf.getvalue().rstrip("\n")
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(cols)]
+    out = ["  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip()]
+    out += [
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    return "\n".join(out)

@@ -5,11 +5,15 @@ collapsed) and split into an instruction (every system and user turn, with its c
 and an output (every assistant turn).
 
 - **exact**: the normalised instruction and output are equal.
-- **near**: word n-gram **containment** is at least ``threshold``: the n-grams the two
-  examples share, per field, divided by the n-grams of the *smaller* of the two, summed
-  over the chosen fields. Because the smaller side is the denominator, text added around
-  the same content on one side (a prompt wrapper such as ``"Instruction: ..."`` or
-  ``"Plase answer the following request: ...\nAnswer:"``) does not lower the score.
+- **near**: word n-gram **containment** is at least ``threshold`` in *every* chosen field
+  (instruction and output by default): the n-grams the two examples share in that field,
+  divided by the n-grams of the *smaller* of the two. Because the smaller side is the
+  denominator, text added around the same content on one side (a prompt wrapper such as
+  ``"Instruction: ..."`` or ``"Plase answer the following request: ...\nAnswer:"``) does
+  not lower the score; n-grams never span a line break, so a label put between an
+  instruction and its input (``"\nInput: ..."``) breaks none either. The pair's score
+  is its lowest field containment: a shared passage with a different answer is no match
+  unless only ``fields=("instruction",)`` are compared.
 
 Candidates are never all pairs: an inverted index maps each n-gram that is rare in B (in
 at most ``max_df`` examples) to the examples holding it; each example of A votes for the
@@ -54,8 +58,9 @@ class Pair:
     b_input: str
     kind: str
     score: float
-    instruction: float
-    output: float
+    #: per-field containment; ``None`` for a field left out of the comparison
+    instruction: float | None
+    output: float | None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -355,7 +360,7 @@ def _sizes(s: Any) -> Any:
 
 
 def _scores(cand: Any, shared: Any, size_a: Any, size_b: Any, which: Sequence[int]) -> Any:
-    """Containment per field (of the smaller set in the larger) and over the chosen fields."""
+    """Containment per field (of the smaller set in the larger); the score is the lowest of them."""
     import polars as pl
 
     grid = cand.join(pl.DataFrame({"f": pl.Series(which, dtype=pl.UInt8)}), how="cross")
@@ -371,12 +376,14 @@ def _scores(cand: Any, shared: Any, size_a: Any, size_b: Any, which: Sequence[in
         .then(pl.col("shared") / lo)
         .otherwise(pl.when(pl.col("na") == pl.col("nb")).then(1.0).otherwise(0.0))
     )
-    out = grid.group_by("a", "b").agg(
-        (pl.col("shared").sum() / pl.min_horizontal(pl.col("na").sum(), pl.col("nb").sum())).alias(
-            "score"
-        ),
-        per.filter(pl.col("f") == 0).first().alias("instruction"),
-        per.filter(pl.col("f") == 1).first().alias("output"),
+    out = (
+        grid.with_columns(per.alias("per"))
+        .group_by("a", "b")
+        .agg(
+            pl.col("per").min().alias("score"),
+            per.filter(pl.col("f") == 0).first().alias("instruction"),
+            per.filter(pl.col("f") == 1).first().alias("output"),
+        )
     )
     return out.with_columns(pl.col("score", "instruction", "output").fill_nan(0.0).round(4)).sort(
         "a", "b"
@@ -400,8 +407,8 @@ def _pairs(
                 b_input[j],
                 "near",
                 score,
-                ins if ins is not None else -1.0,
-                outp if outp is not None else -1.0,
+                ins,
+                outp,
             )
         )
     pos = {ex.id: k for k, ex in enumerate(ea)}
