@@ -25,6 +25,7 @@ _LAZY = {
     "show": "imdata.show",
     "ImdataError": "imdata.errors",
     "prompts": "imdata.prompts", "memorize": "imdata.memorization",
+    "subset": "imdata.subset", "split": "imdata.split", "overlap": "imdata.overlap",
 }
 
 

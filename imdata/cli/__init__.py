@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "spans": "imdata.cli.spans:spans",
     "show": "imdata.cli.show:show",
     "prompts": "imdata.cli.prompts:prompts", "memorize": "imdata.cli.memorize:memorize",
+    "subset": "imdata.cli.subset:subset", "split": "imdata.cli.split:split", "overlap": "imdata.cli.overlap:overlap",
 }
 
 
