@@ -10,6 +10,8 @@ The Python API mirrors the CLI by name; heavy modules load on first use::
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 __version__ = "0.1.0"
@@ -27,6 +29,23 @@ _LAZY = {
     "prompts": "imdata.prompts", "memorize": "imdata.memorization",
     "subset": "imdata.subset", "split": "imdata.split", "overlap": "imdata.overlap",
 }
+
+
+class _Api(types.ModuleType):
+    """Keeps ``imdata.spans`` (the function) from being replaced by ``imdata.spans`` (the module).
+
+    Importing a submodule normally sets it as an attribute of the package; for names of the
+    public API that would hide the function the CLI mirrors. Submodules stay importable
+    with ``from imdata.spans import ...``.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Api
 
 
 def __getattr__(name: str) -> Any:

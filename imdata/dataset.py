@@ -184,7 +184,7 @@ def _undetected(path: str, rec: io.RawRecord) -> str:
     keys = sorted(rec.value) if isinstance(rec.value, dict) else type(rec.value).__name__
     return (
         f"{path}, {rec.where}: cannot tell the format from the fields {keys}; "
-        f"pass --format ({', '.join(FORMATS)})"
+        f"pass --input-format ({', '.join(FORMATS)})"
     )
 
 

@@ -106,7 +106,7 @@ class _Ctx:
     def text(self, rec: Mapping[str, Any], key: str, *, required: bool = True) -> str:
         if key not in rec or rec[key] is None:
             if required:
-                raise self.err(key, "is missing", "add it or choose another --format", "missing-field")
+                raise self.err(key, "is missing", "add it or choose another --input-format", "missing-field")
             return ""
         val = rec[key]
         if not isinstance(val, str):

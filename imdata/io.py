@@ -43,6 +43,8 @@ def kind_of(path: str) -> str:
     p = Path(path)
     if p.is_dir():
         return "dataset-folder"
+    if not p.exists() and not _looks_like_hub_id(path):
+        raise ImdataError(f"{path}: no such file or folder; check the path")
     name = p.name.lower()
     for comp in (".gz", ".zst"):
         if name.endswith(comp):

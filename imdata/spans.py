@@ -20,16 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 
+from imdata.choices import LOSS_MODES, LossMode
 from imdata.records import Example
 from imdata.templates import SPAN_KINDS, Rendered, SpanKind, Template
 from imdata.tokens import TokenizerInfo
 
-LossMode = Literal["it", "im", "all"]
-LOSS_MODES: tuple[str, ...] = get_args(LossMode)
 IGNORE_INDEX = -100
 
 TRAINED_KINDS: dict[str, frozenset[SpanKind]] = {
@@ -40,14 +39,77 @@ TRAINED_KINDS: dict[str, frozenset[SpanKind]] = {
 KIND_CODE: dict[str, int] = {k: i for i, k in enumerate(SPAN_KINDS)}
 SPECIAL = -1  # a token added by the tokenizer (BOS), outside every span
 
+__all__ = [
+    "IGNORE_INDEX", "KIND_CODE", "LOSS_MODES", "LossMode", "SPECIAL", "TRAINED_KINDS", "Tokenized", "span_token_bounds", "token_kinds_from_offsets", "trained_table",
+    "labels_from_kinds", "token_kinds", "tokenize_examples", "trained_codes",
+]
+
 
 def trained_codes(mode: LossMode) -> np.ndarray:
     """The kind codes trained under ``mode``."""
     return np.array(sorted(KIND_CODE[k] for k in TRAINED_KINDS[mode]), dtype=np.int8)
 
 
-def token_kinds(rendered: Rendered, encoding: Any) -> np.ndarray:
+def span_token_bounds(rendered: Rendered, encoding: Any) -> np.ndarray | None:
+    """Token index where each span's tokens begin, plus the end of the real tokens.
+
+    ``bounds[j]:bounds[j+1]`` are the tokens of span ``j`` under the straddling rule. Only
+    the token at each span boundary is looked up (a few calls per span, not a Python object
+    per token), which keeps labelling cheap next to the tokenizer. ``None`` when added
+    tokens sit inside the sequence (then :func:`token_kinds_from_offsets` applies).
+    """
+    spans = rendered.spans
+    special = np.asarray(encoding.special_tokens_mask, dtype=bool)
+    real = np.flatnonzero(~special)
+    if not spans or real.size == 0:
+        return np.zeros(len(spans) + 1, dtype=np.int64)
+    lo, hi = int(real[0]), int(real[-1]) + 1
+    if real.size != hi - lo:
+        return None
+    firsts = [lo] + [_first_token_from(encoding, sp.end, lo, hi) for sp in spans[:-1]] + [hi]
+    return np.asarray(firsts, dtype=np.int64)
+
+
+def token_kinds(rendered: Rendered, encoding: Any, bounds: np.ndarray | None = None) -> np.ndarray:
     """The span-kind code of each token (``SPECIAL`` for tokens the tokenizer added)."""
+    n = len(encoding.ids)
+    if bounds is None:
+        bounds = span_token_bounds(rendered, encoding)
+    if bounds is None:
+        return token_kinds_from_offsets(rendered, encoding)
+    kinds = np.full(n, SPECIAL, dtype=np.int8)
+    if not rendered.spans or n == 0:
+        return kinds
+    codes = np.fromiter((KIND_CODE[sp.kind] for sp in rendered.spans), dtype=np.int8, count=len(rendered.spans))
+    kinds[bounds[0] : bounds[-1]] = np.repeat(codes, np.diff(bounds))
+    return kinds
+
+
+def _first_token_from(encoding: Any, char: int, lo: int, hi: int) -> int:
+    """The first token in ``[lo, hi)`` whose start offset is at or after ``char``."""
+    start_of = encoding.token_to_chars
+    guess = encoding.char_to_token(char)
+    if guess is None or not lo <= guess < hi:
+        a, b = lo, hi  # binary search over the (non-decreasing) start offsets
+        while a < b:
+            mid = (a + b) // 2
+            if start_of(mid)[0] >= char:
+                b = mid
+            else:
+                a = mid + 1
+        return a
+    t = guess
+    if start_of(t)[0] >= char:
+        while t > lo and start_of(t - 1)[0] >= char:
+            t -= 1
+        return t
+    while t < hi and start_of(t)[0] < char:
+        t += 1
+    return t
+
+
+def token_kinds_from_offsets(rendered: Rendered, encoding: Any) -> np.ndarray:
+    """Reference implementation of the straddling rule, reading every token's offsets."""
     spans = rendered.spans
     n = len(encoding.ids)
     if not spans or n == 0:
@@ -57,9 +119,15 @@ def token_kinds(rendered: Rendered, encoding: Any) -> np.ndarray:
     starts = np.fromiter((o[0] for o in encoding.offsets), dtype=np.int64, count=n)
     idx = np.minimum(np.searchsorted(ends, starts, side="right"), len(spans) - 1)
     kinds = codes[idx]
-    special = np.fromiter(encoding.special_tokens_mask, dtype=np.int8, count=n)
-    kinds[special.astype(bool)] = SPECIAL
+    kinds[np.asarray(encoding.special_tokens_mask, dtype=bool)] = SPECIAL
     return kinds
+
+
+def trained_table(mode: LossMode) -> np.ndarray:
+    """A lookup table: ``table[kind + 1]`` is True where that kind is trained (index 0: SPECIAL)."""
+    table = np.zeros(len(KIND_CODE) + 1, dtype=bool)
+    table[trained_codes(mode) + 1] = True
+    return table
 
 
 def labels_from_kinds(ids: Sequence[int], kinds: np.ndarray, mode: LossMode) -> np.ndarray:
@@ -77,8 +145,14 @@ class Tokenized:
     input_ids: np.ndarray
     kinds: np.ndarray
     labels: np.ndarray
-    offsets: list[tuple[int, int]]
+    encoding: Any  # the tokenizers Encoding (offsets are read from it only when needed)
+    bounds: np.ndarray | None  # see span_token_bounds
     truncated: int  # tokens cut off by max_length (0 if none)
+
+    @property
+    def offsets(self) -> list[tuple[int, int]]:
+        """Character offsets of the (kept) tokens."""
+        return list(self.encoding.offsets[: len(self.input_ids)])
 
     @property
     def trained(self) -> int:
@@ -111,14 +185,14 @@ def _tokenize_batch(
 ) -> Iterator[Tokenized]:
     rendered = [template.render(ex) for ex in batch]
     encodings = tokenizer.encode_batch([r.text for r in rendered])
-    trained = trained_codes(mode)
+    table = trained_table(mode)
     for ex, r, enc in zip(batch, rendered, encodings, strict=True):
         ids = np.asarray(enc.ids, dtype=np.int64)
-        kinds = token_kinds(r, enc)
-        labels = np.where(np.isin(kinds, trained), ids, IGNORE_INDEX)
-        offsets = enc.offsets
+        bounds = span_token_bounds(r, enc)
+        kinds = token_kinds(r, enc, bounds)
+        labels = np.where(table[kinds.astype(np.int64) + 1], ids, IGNORE_INDEX)
         cut = 0
         if max_length is not None and len(ids) > max_length:
             cut = len(ids) - max_length
-            ids, kinds, labels, offsets = ids[:max_length], kinds[:max_length], labels[:max_length], offsets[:max_length]
-        yield Tokenized(ex, r, ids, kinds, labels, offsets, cut)
+            ids, kinds, labels = ids[:max_length], kinds[:max_length], labels[:max_length]
+        yield Tokenized(ex, r, ids, kinds, labels, enc, bounds, cut)

@@ -14,15 +14,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def input_options(f: F) -> F:
-    """``--format``, ``--role-map``, ``--on-error``, ``--rejects``: how inputs are read."""
+    """``--input-format``, ``--role-map``, ``--on-error``, ``--rejects``: how inputs are read."""
     f = click.option("--rejects", type=click.Path(dir_okay=False), default=None,
                      help="With --on-error skip: write the skipped records (and why) to this JSONL file.")(f)
     f = click.option("--on-error", type=click.Choice(ON_ERROR), default="raise", show_default=True,
                      help="Stop at the first bad record, or skip bad records and count them.")(f)
     f = click.option("--role-map", multiple=True, metavar="FROM=TO",
                      help="Map a source role to system|user|assistant (repeatable), e.g. narrator=system.")(f)
-    f = click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True,
-                     help="Record format; detected from the fields by default.")(f)
+    f = click.option("--input-format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True,
+                     help="Record format of the inputs; detected from the fields by default.")(f)
     return f
 
 

@@ -1,0 +1,17 @@
+"""Choice types declared once, shared by the library (``Literal``) and the CLI (``click.Choice``).
+
+This module imports nothing heavy, so command modules can use it at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+LossMode = Literal["it", "im", "all"]
+LOSS_MODES: tuple[str, ...] = get_args(LossMode)
+
+ExportFormat = Literal["spans", "hf", "axolotl", "messages"]
+EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
+
+ReportFormat = Literal["table", "json", "csv", "markdown"]
+REPORT_FORMATS: tuple[str, ...] = get_args(ReportFormat)

@@ -1,0 +1,293 @@
+"""Write span-annotated JSONL and trainer formats, verified before anything is written.
+
+``spans`` (default)  the span JSONL (schema in ``imdata/schemas/spans.schema.json``); with a
+                     tokenizer it also carries ``mode``, ``input_ids`` and ``labels``
+``hf``               ``{"id", "input_ids", "labels"}`` per line, or a ``datasets.save_to_disk``
+                     folder when the output has no ``.jsonl``/``.json`` suffix
+``axolotl``          axolotl's ``input_output`` form: ``{"segments": [{"text", "label"}]}``
+``messages``         open-instruct's ``{"dataset", "id", "messages"}``
+
+Every output is written to a temporary file and renamed, with a ``.manifest.json`` beside
+it holding the counts, the parameters and the provenance.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import orjson
+
+from imdata import __version__
+from imdata.choices import EXPORT_FORMATS, ExportFormat
+from imdata.dataset import Dataset
+from imdata.errors import OptionError, OutputError
+from imdata.io import atomic_output, check_writable
+from imdata.records import Example
+from imdata.spans import IGNORE_INDEX, LossMode, Tokenized, tokenize_examples
+from imdata.templates import Rendered, Template, get_template
+from imdata.tokens import TokenizerInfo, load_tokenizer
+from imdata.verify import check_tiling, check_tokens, full_check_due
+
+SCHEMA_VERSION = 1
+_DUMP = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What an export wrote, and what it noticed on the way."""
+
+    output: str
+    to: str
+    mode: str | None
+    template: str
+    tokenizer: str | None
+    examples: int
+    tokens: int
+    trained_tokens: int
+    zero_trained: list[str]
+    truncated_examples: int
+    truncated_trained_tokens: int
+    straddling_tokens: int
+    skipped: dict[str, int]
+    warnings: dict[str, int]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (sorted when dumped)."""
+        return asdict(self)
+
+
+def spans(
+    data: Dataset | Sequence[Dataset] | Sequence[Example],
+    *,
+    output: str | os.PathLike[str],
+    template: str | Template = "tulu",
+    tokenizer: str | TokenizerInfo | None = None,
+    mode: LossMode = "im",
+    to: ExportFormat = "spans",
+    max_length: int | None = None,
+    force: bool = False,
+    batch_size: int = 256,
+) -> ExportReport:
+    """Render, label, verify and write examples in one of the export formats.
+
+    Args:
+        data: one or more loaded datasets, or examples.
+        output: the output file (or folder, for ``to="hf"`` without a ``.jsonl`` suffix).
+        template: a built-in template name, a Jinja template path, or a template object.
+        tokenizer: a tokenizer spec or a loaded one; required for ``to="hf"``.
+        mode: which span kinds carry the loss (``it``, ``im``, ``all``).
+        to: the export format.
+        max_length: truncate token sequences to this many tokens (the cut is reported).
+        force: overwrite an existing output.
+        batch_size: examples per tokenizer batch.
+    """
+    if to == "hf" and tokenizer is None:
+        raise OptionError("--to hf writes token ids and labels, so it needs --tokenizer")
+    if max_length is not None and tokenizer is None:
+        raise OptionError("--max-length counts tokens, so it needs --tokenizer")
+    if max_length is not None and max_length < 1:
+        raise OptionError(f"--max-length must be at least 1, not {max_length}")
+    tok = load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
+    tmpl = _template(template, tok)
+    sets = _datasets(data)
+    examples = [ex for ds in sets for ex in ds.examples] if sets else list(data)  # type: ignore[arg-type]
+    source_of = {id(ex): (ds.name, ds.fingerprint) for ds in sets for ex in ds.examples}
+    prov = {
+        "imdata": __version__,
+        "template": tmpl.name,
+        "template_fingerprint": tmpl.fingerprint,
+        "tokenizer": tok.name if tok else None,
+        "tokenizer_fingerprint": tok.fingerprint if tok else None,
+        "inputs": {ds.name: ds.fingerprint for ds in sets},
+    }
+    out = Path(output)
+    as_folder = to == "hf" and not _is_file_name(out)
+    check_writable(out, force=force)
+    stats = _Stats()
+    rows = _rows(examples, tmpl, tok, mode, max_length, to, source_of, prov, stats, batch_size)
+    if as_folder:
+        _write_hf_folder(rows, out, force=force)
+    else:
+        with atomic_output(out, force=force, binary=True) as fh:
+            _write_jsonl(rows, fh)
+    report = ExportReport(
+        output=str(out), to=to, mode=mode if tok is not None or to == "axolotl" else None,
+        template=tmpl.name, tokenizer=tok.name if tok else None, examples=stats.examples,
+        tokens=stats.tokens, trained_tokens=stats.trained, zero_trained=stats.zero_trained,
+        truncated_examples=stats.truncated, truncated_trained_tokens=stats.truncated_trained,
+        straddling_tokens=stats.straddling,
+        skipped=_merge(ds.skipped.counts for ds in sets),
+        warnings=_merge(ds.skipped.warning_counts for ds in sets), provenance=prov,
+    )
+    manifest = out.with_name(out.name + ".manifest.json")
+    with atomic_output(manifest, force=True, binary=True) as fh:
+        fh.write(orjson.dumps(report.to_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2))
+    return report
+
+
+def _template(template: str | Template, tok: TokenizerInfo | None) -> Template:
+    if not isinstance(template, str):
+        return template
+    return get_template(template, eos=tok.eos if tok else None, bos=tok.bos if tok else None)
+
+
+def _datasets(data: Any) -> list[Dataset]:
+    if isinstance(data, Dataset):
+        return [data]
+    items = list(data)
+    if items and all(isinstance(d, Dataset) for d in items):
+        return items
+    return []
+
+
+def _is_file_name(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith((".jsonl", ".json", ".ndjson"))
+
+
+def _merge(counts: Iterator[dict[str, int]] | Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in counts:
+        for k, v in c.items():
+            out[k] = out.get(k, 0) + v
+    return out
+
+
+@dataclass
+class _Stats:
+    examples: int = 0
+    tokens: int = 0
+    trained: int = 0
+    truncated: int = 0
+    truncated_trained: int = 0
+    straddling: int = 0
+    zero_trained: list[str] = field(default_factory=list)
+
+
+def _rows(
+    examples: list[Example], tmpl: Template, tok: TokenizerInfo | None, mode: LossMode,
+    max_length: int | None, to: str, source_of: dict[int, tuple[str, str]], prov: dict[str, Any],
+    stats: _Stats, batch_size: int,
+) -> Iterator[dict[str, Any]]:
+    if tok is None:
+        for ex in examples:
+            r = tmpl.render(ex)
+            check_tiling(r, ex.id)
+            stats.examples += 1
+            yield _row(ex, r, None, to, mode, source_of, prov)
+        return
+    full = None if max_length is None else tokenize_examples(examples, tmpl, tok, mode=mode, batch_size=batch_size)
+    for tz in tokenize_examples(examples, tmpl, tok, mode=mode, max_length=max_length, batch_size=batch_size):
+        check_tiling(tz.rendered, tz.example.id)
+        chk = check_tokens(tz, full=full_check_due(stats.examples))
+        stats.examples += 1
+        stats.tokens += len(tz.input_ids)
+        stats.straddling += chk.straddling
+        trained = tz.trained
+        stats.trained += trained
+        if full is not None:
+            whole = next(full)
+            if tz.truncated:
+                stats.truncated += 1
+                stats.truncated_trained += whole.trained - trained
+        if trained == 0:
+            stats.zero_trained.append(tz.example.id)
+        yield _row(tz.example, tz.rendered, tz, to, mode, source_of, prov)
+
+
+def _row(ex: Example, r: Rendered, tz: Tokenized | None, to: str, mode: LossMode,
+         source_of: dict[int, tuple[str, str]], prov: dict[str, Any]) -> dict[str, Any]:
+    source = source_of.get(id(ex), (ex.source, ""))[0]
+    if to == "hf":
+        assert tz is not None  # noqa: S101 - guaranteed by the option check above
+        return {"id": ex.id, "input_ids": tz.input_ids, "labels": tz.labels}
+    if to == "messages":
+        return {"dataset": source, "id": ex.id, "messages": [m.to_dict() for m in ex.messages]}
+    if to == "axolotl":
+        return {"id": ex.id, "segments": _segments(r, mode, tz)}
+    row: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "id": ex.id,
+        "source": source,
+        "text": r.text,
+        "spans": [{"start": s.start, "end": s.end, "kind": s.kind, "turn": s.turn} for s in r.spans],
+        "provenance": prov,
+    }
+    if ex.meta:
+        row["meta"] = dict(ex.meta)
+    if tz is not None:
+        row["mode"] = mode
+        row["input_ids"] = tz.input_ids
+        row["labels"] = tz.labels
+    return row
+
+
+def _segments(r: Rendered, mode: LossMode, tz: Tokenized | None) -> list[dict[str, Any]]:
+    from imdata.spans import TRAINED_KINDS
+
+    trained = TRAINED_KINDS[mode]
+    segs: list[dict[str, Any]] = []
+    for s in r.spans:
+        label = s.kind in trained
+        piece = r.text[s.start : s.end]
+        if segs and segs[-1]["label"] == label:
+            segs[-1]["text"] += piece
+        else:
+            segs.append({"label": label, "text": piece})
+    return segs
+
+
+def _write_jsonl(rows: Iterator[dict[str, Any]], fh: IO[bytes]) -> None:
+    for row in rows:
+        fh.write(orjson.dumps(row, option=_DUMP, default=_default))
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def _write_hf_folder(rows: Iterator[dict[str, Any]], out: Path, *, force: bool) -> None:
+    import datasets
+    import pyarrow as pa
+
+    ids: list[str] = []
+    input_ids: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    for row in rows:
+        ids.append(row["id"])
+        input_ids.append(row["input_ids"])
+        labels.append(row["labels"])
+    table = pa.table({
+        "id": pa.array(ids, pa.string()),
+        "input_ids": pa.array([a.tolist() for a in input_ids], pa.list_(pa.int32())),
+        "labels": pa.array([a.tolist() for a in labels], pa.list_(pa.int32())),
+    })
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+    import sys
+
+    if not sys.stderr.isatty():
+        datasets.disable_progress_bars()
+    try:
+        datasets.Dataset(table).save_to_disk(str(tmp))
+        if out.exists():
+            if not force:
+                raise OutputError(f"{out}: already exists; pass --force to overwrite it")
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+__all__ = ["EXPORT_FORMATS", "ExportFormat", "ExportReport", "IGNORE_INDEX", "SCHEMA_VERSION", "spans"]

@@ -1,0 +1,109 @@
+"""Checks every export passes before a byte is written.
+
+* the spans tile the text exactly (no gap, no overlap, nothing empty);
+* with a tokenizer, on every example: each span with visible text has tokens, and tokens
+  that cross a span boundary (*straddling*, assigned by the first-character rule) are
+  counted so a user sees how many there are;
+* with a tokenizer, on the first 64 examples and every 50th after: the tokens cover every
+  non-whitespace character in order, which catches a tokenizer whose normaliser drops or
+  rewrites text (its labels could not be trusted). It is a property of the tokenizer, so a
+  sample finds it without reading every token's offsets back into Python;
+* examples left with zero trained tokens are counted (the caller warns).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from imdata.errors import ImdataError
+from imdata.spans import SPECIAL, Tokenized
+from imdata.templates import SPAN_KINDS, Rendered
+
+
+class VerificationError(ImdataError):
+    """An export failed its own checks: a bug in a template or tokenizer handling."""
+
+
+def check_tiling(rendered: Rendered, example_id: str) -> None:
+    """Raise unless the spans tile ``rendered.text`` exactly."""
+    pos = 0
+    for s in rendered.spans:
+        if s.start != pos or s.end <= s.start or s.kind not in SPAN_KINDS:
+            raise VerificationError(
+                f"example {example_id!r}: spans do not tile the text at character {pos} "
+                f"(span {s.start}-{s.end} {s.kind}); please report this with the template used"
+            )
+        pos = s.end
+    if pos != len(rendered.text):
+        raise VerificationError(
+            f"example {example_id!r}: spans end at {pos} but the text has {len(rendered.text)} characters"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCheck:
+    """What the token check found in one example."""
+
+    straddling: int
+
+
+def full_check_due(index: int) -> bool:
+    """Whether example ``index`` (0-based, in export order) gets the full coverage check."""
+    return index < 64 or index % 50 == 0
+
+
+def check_tokens(tz: Tokenized, *, full: bool) -> TokenCheck:
+    """Check one tokenized example; ``full`` adds the character-coverage check."""
+    if full or tz.bounds is None:
+        return _check_offsets(tz)
+    r, enc, b = tz.rendered, tz.encoding, tz.bounds
+    straddle = 0
+    end_of = enc.token_to_chars
+    limit = len(tz.input_ids)
+    for j, sp in enumerate(r.spans):
+        a, z = int(b[j]), int(b[j + 1])
+        if a >= limit:
+            break  # truncated away
+        if z > a and end_of(z - 1)[1] > sp.end:
+            straddle += 1
+        elif z == a and r.text[sp.start : sp.end].strip():
+            covered = a > b[0] and end_of(a - 1)[1] >= sp.end
+            if not covered:
+                raise VerificationError(
+                    f"example {tz.example.id!r}: the {sp.kind} span at characters {sp.start}-{sp.end} "
+                    "has no token; the tokenizer drops text, so its labels cannot be trusted"
+                )
+    return TokenCheck(straddle)
+
+
+def _check_offsets(tz: Tokenized) -> TokenCheck:
+    text = tz.rendered.text
+    offsets = tz.offsets
+    n = len(offsets)
+    if n == 0:
+        return TokenCheck(0)
+    example_id = tz.example.id
+    off = np.asarray(offsets, dtype=np.int64).reshape(n, 2)
+    real = tz.kinds != SPECIAL
+    starts, ends = off[real, 0], off[real, 1]
+    if starts.size and (np.any(np.diff(starts) < 0) or np.any(ends < starts)):
+        raise VerificationError(f"example {example_id!r}: token offsets go backwards; the tokenizer's offsets are unusable")
+    # characters no token covers: the gaps between the running maximum of ends and the next start
+    reach = np.maximum.accumulate(ends) if ends.size else ends
+    gap_from = np.concatenate(([0], reach))
+    gap_to = np.concatenate((starts, [len(text)])) if not tz.truncated else np.concatenate((starts, [int(reach[-1])]))
+    for a, z in zip(gap_from[gap_to > gap_from], gap_to[gap_to > gap_from], strict=True):
+        hole = text[int(a) : int(z)]
+        if hole.strip():
+            k = int(a) + len(hole) - len(hole.lstrip())
+            raise VerificationError(
+                f"example {example_id!r}: character {k} ({text[k]!r}) is in no token; the tokenizer drops "
+                "text (a normaliser?) so its labels cannot be trusted"
+            )
+    bounds = np.fromiter((s.end for s in tz.rendered.spans), dtype=np.int64, count=len(tz.rendered.spans))
+    first_after = np.searchsorted(bounds, starts, side="right")
+    safe = np.minimum(first_after, len(bounds) - 1)
+    straddle = int(np.count_nonzero((first_after < len(bounds)) & (bounds[safe] < ends)))
+    return TokenCheck(straddle)
