@@ -25,6 +25,14 @@ def _pyplot() -> Any:
     return plt
 
 
+def _horizontal() -> dict[str, Any]:
+    import matplotlib
+
+    # `vert` is deprecated from 3.11; `orientation` exists from 3.10
+    major, minor = (int(x) for x in matplotlib.__version__.split(".")[:2])
+    return {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
+
+
 def _save(fig: Any, path: Path, force: bool) -> None:
     with io.atomic_output(path, force=force, binary=True) as fh:
         # no timestamp in the PNG, so the same report gives the same bytes
@@ -48,7 +56,7 @@ def plot_distributions(report: MemorizationReport, path: Path, *, force: bool = 
     data = [r.pairs_frame["bleu"].to_numpy() for r in runs]
     box = ax.boxplot(
         data,
-        vert=False,
+        **_horizontal(),
         widths=0.6,
         patch_artist=True,
         showfliers=True,

@@ -16,23 +16,20 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from imdata import __version__
 from imdata.bleu import Signatures, corpus_bleu, score_pairs, signatures
-from imdata.dataset import Dataset, load
+from imdata.dataset import Dataset
 from imdata.errors import ImdataError, OptionError
 from imdata.nearest import FloatArray
 from imdata.outputs import Output, Run, load_run
-from imdata.prompts import prompt_messages
+from imdata.pairing import MATCHES, Match, TrainSide, load_train, norm, pair_index, pair_run
 from imdata.records import Example
-from imdata.templates import get_template
 
-Match = Literal["id", "instruction", "nearest"]
-MATCHES: tuple[str, ...] = get_args(Match)
 SCHEMA_VERSION = 1
 
 PAIR_SCHEMA = {
@@ -121,18 +118,6 @@ class Comparison:
 
 
 @dataclass(frozen=True)
-class TrainSide:
-    """The training examples compared against, and those that cannot take part."""
-
-    paths: tuple[str, ...]
-    fingerprints: tuple[str, ...]
-    examples: tuple[Example, ...]
-    skipped: Mapping[str, int]
-    problems: Mapping[str, int]
-    messages: Mapping[str, str]
-
-
-@dataclass(frozen=True)
 class MemorizationReport:
     """Everything ``imdata memorize`` prints, stores and plots."""
 
@@ -181,127 +166,6 @@ class MemorizationReport:
             "runs": [r.to_dict() for r in self.runs],
             "comparisons": [{**asdict(c), "significant": c.significant} for c in self.comparisons],
         }
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.split())
-
-
-def load_train(
-    train: str | Dataset | Sequence[str | Dataset], *, on_error: str = "skip"
-) -> TrainSide:
-    """Load the training side: one or several files, the first of any repeated id kept."""
-    items = [train] if isinstance(train, str | Dataset) else list(train)
-    sets = [t if isinstance(t, Dataset) else load(t, on_error=on_error) for t in items]  # type: ignore[arg-type]
-    examples: list[Example] = []
-    seen: set[str] = set()
-    problems: Counter[str] = Counter()
-    messages: dict[str, str] = {}
-    for ds in sets:
-        for ex in ds.examples:
-            if ex.id in seen:
-                problems["duplicate-train-id"] += 1
-                messages.setdefault(
-                    "duplicate-train-id",
-                    f"{ds.path}: id {ex.id!r} was already read; the first example with it is used",
-                )
-                continue
-            seen.add(ex.id)
-            if not ex.first_output.strip():
-                problems["empty-train-output"] += 1
-                messages.setdefault(
-                    "empty-train-output",
-                    f"{ds.path}: example {ex.id!r} has an empty "
-                    "output; outputs paired with it score 0",
-                )
-            examples.append(ex)
-    skipped = Counter[str]()
-    for ds in sets:
-        skipped.update(ds.skipped.counts)
-        for r in ds.skipped.rejected[:1]:
-            messages.setdefault(r.reason, r.message)
-    return TrainSide(
-        tuple(ds.path for ds in sets),
-        tuple(ds.fingerprint for ds in sets),
-        tuple(examples),
-        dict(skipped),
-        dict(problems),
-        messages,
-    )
-
-
-def _pair_index(
-    side: TrainSide, match: Match, template: str, log: Counter[str], messages: dict[str, str]
-) -> dict[str, int]:
-    index: dict[str, int] = {}
-    if match == "id":
-        return {ex.id: i for i, ex in enumerate(side.examples)}
-    tmpl = get_template(template)
-    for i, ex in enumerate(side.examples):
-        msgs = prompt_messages(ex)
-        if not msgs:
-            log["no-user-turn"] += 1
-            messages.setdefault(
-                "no-user-turn",
-                f"training example {ex.id!r} has no user turn; "
-                "no output can be matched to it by instruction",
-            )
-            continue
-        key = _norm(ex.first_instruction)
-        if key in index:
-            log["duplicate-train-instruction"] += 1
-            messages.setdefault(
-                "duplicate-train-instruction",
-                f"training example {ex.id!r} repeats the "
-                "instruction of an earlier one; outputs are paired with the first",
-            )
-            continue
-        index[key] = i
-        index.setdefault(_norm(tmpl.render_prompt(msgs)), i)
-    return index
-
-
-def _pair_run(
-    run: Run, match: Match, index: Mapping[str, int]
-) -> tuple[list[tuple[Output, int]], Counter[str], dict[str, str]]:
-    pairs: list[tuple[Output, int]] = []
-    log: Counter[str] = Counter(run.problems)
-    msgs = dict(run.messages)
-    used: set[int] = set()
-    for out in run.outputs:
-        key = (
-            out.id
-            if match == "id"
-            else (None if out.instruction is None else _norm(out.instruction))
-        )
-        if key is None:
-            reason = "no-id" if match == "id" else "no-instruction"
-            log[reason] += 1
-            msgs.setdefault(
-                reason,
-                f"{run.path}, {out.where}: has no {match}, so it cannot be paired; "
-                f"use --match {'instruction' if match == 'id' else 'id'} or --match nearest",
-            )
-            continue
-        j = index.get(key)
-        if j is None:
-            log["unmatched-output"] += 1
-            msgs.setdefault(
-                "unmatched-output",
-                f"{run.path}, {out.where}: its {match} matches no training "
-                f"example; check that the outputs come from this training file (--match {match})",
-            )
-        elif j in used:
-            log["duplicate-match"] += 1
-            msgs.setdefault(
-                "duplicate-match",
-                f"{run.path}, {out.where}: pairs with a training example "
-                "already paired with an earlier output; the first is kept",
-            )
-        else:
-            used.add(j)
-            pairs.append((out, j))
-    return pairs, log, msgs
 
 
 def memorize(
@@ -375,8 +239,8 @@ def memorize(
                 (r, list(zip(r.outputs, idx, strict=True)), Counter(r.problems), dict(r.messages))
             )
     else:
-        index = _pair_index(side, match, template, train_log, train_msgs)
-        paired = [(r, *_pair_run(r, match, index)) for r in runs]
+        index = pair_index(side, match, template, train_log, train_msgs)
+        paired = [(r, *pair_run(r, match, index)) for r in runs]
 
     hyps = [o.text for _, ps, _, _ in paired for o, _ in ps]
     ref_texts = [refs[j] if j >= 0 else "" for _, ps, _, _ in paired for _, j in ps]
@@ -450,7 +314,7 @@ def _pairs_frame(
     for (out, j), b, ov, ex in zip(ps, bleu, overlap, exact, strict=True):
         tex = examples[j] if j >= 0 else None
         if by_output:
-            key = out.id or (_norm(out.instruction) if out.instruction else out.where)
+            key = out.id or (norm(out.instruction) if out.instruction else out.where)
             seen[key] += 1
             key = key if seen[key] == 1 else f"{key}#{seen[key]}"
         else:

@@ -25,8 +25,8 @@ from imdata.bleu import sentence_bleu
 
 ORDER = 4
 _MIX = np.uint64(0x9E3779B97F4A7C15)
-#: estimates are compared with exact scores with this slack for floating-point noise
-_SLACK = 1e-6
+#: estimates are compared with exact scores with this relative slack for floating-point noise
+_SLACK = 1e-9
 
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
@@ -153,9 +153,9 @@ def nearest(outputs: Sequence[str], references: Sequence[str]) -> NearestResult:
         best, best_j = sentence_bleu(out, references[first]), first
         scored += 1
         # only references whose estimate could reach the best exact score are scored
-        cand = np.flatnonzero(est * (1 + _SLACK) + _SLACK >= best)
+        cand = np.flatnonzero(est * (1 + _SLACK) >= best)
         for j in cand[np.argsort(-est[cand], kind="stable")]:
-            if j == first or est[j] * (1 + _SLACK) + _SLACK < best:
+            if j == first or est[j] * (1 + _SLACK) < best:
                 continue
             score = sentence_bleu(out, references[j])
             scored += 1

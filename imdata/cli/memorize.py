@@ -6,7 +6,7 @@ import click
 
 from imdata.cli._common import say, template_option
 from imdata.memo_report import REPORT_FORMATS
-from imdata.memorization import MATCHES
+from imdata.pairing import MATCHES
 
 
 @click.command()
