@@ -65,40 +65,6 @@ def _run(args: list[str]) -> Any:
     return CliRunner().invoke(main, args)
 
 
-def test_prompts_tulu_keeps_ids_and_first_user_turn(tmp_path: Path, train: str) -> None:
-    out = tmp_path / "prompts.jsonl"
-    res = _run(["prompts", train, "--template", "tulu", "-o", str(out)])
-    assert res.exit_code == 0, res.output
-    rows = [json.loads(x) for x in out.read_text().splitlines()]
-    assert [r["id"] for r in rows] == ["t1", "t2", "t3", "t4"]
-    assert rows[0]["prompt"] == "<|user|>\nName a colour.\n<|assistant|>\n"
-    assert rows[1]["prompt"] == "<|system|>\nBe brief.\n<|user|>\nAdd 2 and 3.\n<|assistant|>\n"
-    assert res.stdout == ""
-    assert "wrote 4 prompts" in res.stderr
-
-
-def test_prompts_messages_form_and_no_overwrite(tmp_path: Path, train: str) -> None:
-    out = tmp_path / "msgs.jsonl"
-    assert _run(["prompts", train, "--form", "messages", "-o", str(out)]).exit_code == 0
-    row = json.loads(out.read_text().splitlines()[1])
-    assert row == {
-        "id": "t2",
-        "messages": [
-            {"role": "system", "content": "Be brief."},
-            {"role": "user", "content": "Add 2 and 3."},
-        ],
-    }
-    again = _run(["prompts", train, "--form", "messages", "-o", str(out)])
-    assert again.exit_code == 1 and "--force" in again.stderr
-
-
-def test_prompts_alpaca_template(tmp_path: Path, train: str) -> None:
-    out = tmp_path / "p.jsonl"
-    assert _run(["prompts", train, "--template", "alpaca", "-o", str(out)]).exit_code == 0
-    first = json.loads(out.read_text().splitlines()[0])["prompt"]
-    assert first.startswith("Below is an instruction") and first.rstrip().endswith("### Response:")
-
-
 def _outputs(tmp_path: Path, name: str, rows: list[Any]) -> str:
     return _jsonl(tmp_path / f"{name}.jsonl", rows)
 
