@@ -13,9 +13,10 @@ Besides these, each row keeps its ``id`` and its counts (``trained``, ``truncate
 ``Collator`` pads a batch of such rows (or of ``imdata spans --to hf`` rows) on the right:
 ``input_ids`` with the pad id, ``labels`` with -100, and an ``attention_mask``. Packed rows
 (``packing=True``) are instead laid end to end in one row with ``position_ids`` that restart
-at 0 for every example and no attention mask: transformers then keeps each example's
-attention inside the example, so a packed batch gives the same loss as the examples
-unpacked (the tests check it).
+at 0 for every example, no attention mask and ``use_cache=False``: transformers then keeps
+each example's attention inside the example, so a packed batch gives the same loss as the
+examples unpacked (the tests check it; with a KV cache, as ``use_cache=True`` in a model's
+config builds one, transformers ignores the resets and the examples see each other).
 
 Torch is imported only by the collator, ``datasets`` only by :func:`to_hf_dataset`.
 
@@ -41,7 +42,6 @@ from imdata.tokens import TokenizerInfo, load_tokenizer
 
 if TYPE_CHECKING:
     import datasets
-    import torch
 
 _PAD_CANDIDATES = ("<pad>", "[PAD]", "<|pad|>", "<|padding|>", "<|finetune_right_pad_id|>")
 
@@ -258,8 +258,8 @@ class Collator:
 
     Plain rows are right-padded (``input_ids`` with ``pad_token_id``, ``labels`` with -100)
     and get an ``attention_mask``. Rows with ``position_ids`` (packed) are concatenated into
-    one row without an attention mask (see the module docstring). Other columns (``id``,
-    counts) are ignored.
+    one row without an attention mask and with ``use_cache=False`` (see the module
+    docstring). Other columns (``id``, counts) are ignored.
 
     >>> batch = Collator(pad_token_id=0)([                            # doctest: +SKIP
     ...     {"input_ids": [1, 5, 6], "labels": [-100, 5, 6]},
@@ -272,7 +272,7 @@ class Collator:
     pad_token_id: int
     pad_to_multiple_of: int | None = None
 
-    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """The batch: ``input_ids``, ``labels`` and ``attention_mask`` (or ``position_ids``)."""
         import torch
 
@@ -295,7 +295,7 @@ class Collator:
             "attention_mask": torch.from_numpy(mask),
         }
 
-    def _flat(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+    def _flat(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         import torch
 
         ids = np.concatenate([np.asarray(r["input_ids"], dtype=np.int64) for r in rows])
@@ -312,6 +312,10 @@ class Collator:
             "input_ids": torch.from_numpy(ids[None, :]),
             "labels": torch.from_numpy(labels[None, :]),
             "position_ids": torch.from_numpy(pos[None, :]),
+            # transformers splits attention at position_ids resets only when no KV cache is
+            # built; a model whose config says use_cache=True would otherwise let each
+            # example attend to the ones packed before it.
+            "use_cache": False,
         }
 
     def _width(self, n: int) -> int:
