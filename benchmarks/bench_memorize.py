@@ -62,9 +62,11 @@ def bench_paired(n_runs: int, repeats: int) -> None:
     ref = outputs("text_davinci_003")
     hyps = [h for name in RUNS[:n_runs] for h in outputs(name)]
     refs = ref * n_runs
-    metric = BLEU(effective_order=True)
 
     def loop() -> list[float]:
+        # a fresh metric each time: sacrebleu caches tokenised lines per tokenizer, and the
+        # pool's workers start cold, so a warm loop would not be a fair baseline
+        metric = BLEU(effective_order=True)
         return [metric.sentence_score(h, [r]).score for h, r in zip(hyps, refs, strict=True)]
 
     base_t, base = median_time(loop, repeats)

@@ -76,7 +76,8 @@ def plot_distributions(report: MemorizationReport, path: Path, *, force: bool = 
         label="mean",
     )
     ax.set_yticks(range(1, len(runs) + 1), [r.name for r in runs])
-    ax.set_xlabel("sentence BLEU against the training output (sacrebleu)")
+    against = "the nearest training output" if report.match == "nearest" else "the training output"
+    ax.set_xlabel(f"sentence BLEU against {against} (sacrebleu)")
     ax.set_xlim(-1, 101)
     ax.grid(axis="x", alpha=0.3)
     title = "Memorisation BLEU per run"
@@ -104,7 +105,7 @@ def plot_cdf(report: MemorizationReport, path: Path, *, force: bool = False) -> 
             np.maximum(x, 0.1),
             y,
             where="post",
-            color="black" if is_base else cmap(0.92 * i / max(1, len(runs) - 1)),
+            color=_BASE_COLOR if is_base else cmap(0.92 * i / max(1, len(runs) - 1)),
             linewidth=2.6 if is_base else 1.2,
             zorder=3 if is_base else 2,
             label=f"{r.name} (mean {r.bleu.mean:.1f})",
@@ -117,7 +118,7 @@ def plot_cdf(report: MemorizationReport, path: Path, *, force: bool = False) -> 
     ax.set_ylabel("share of pairs at or below")
     ax.grid(alpha=0.3)
     title = "CDF of memorisation BLEU (further right = more memorised)"
-    ax.set_title(title + (f"; baseline {base} in black" if base else ""))
+    ax.set_title(title + (f"; baseline {base} in red" if base else ""))
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
     _save(fig, path, force)
     plt.close(fig)

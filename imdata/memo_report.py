@@ -48,9 +48,12 @@ def _f(x: float | None) -> str:
     return "" if x is None else f"{x:.2f}"
 
 
+#: problems that flag a scored output rather than leave it out
+FLAGGED_ONLY = frozenset({"empty-output", "no-shared-token"})
+
+
 def _left_out(r: RunReport) -> int:
-    # empty outputs are flagged, not left out
-    return sum(v for k, v in r.problems.items() if k != "empty-output")
+    return sum(v for k, v in r.problems.items() if k not in FLAGGED_ONLY)
 
 
 def run_rows(report: MemorizationReport) -> list[tuple[str, ...]]:
@@ -68,7 +71,8 @@ def run_rows(report: MemorizationReport) -> list[tuple[str, ...]]:
             str(r.exact_matches),
             str(r.overlap_max),
             str(_left_out(r)),
-            str(r.unmatched_train),
+            # with --match nearest, "unmatched" only means "nobody's nearest": not worth a column
+            "-" if report.match == "nearest" else str(r.unmatched_train),
         )
         for r in report.runs
     ]
