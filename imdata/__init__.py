@@ -25,9 +25,15 @@ _LAZY = {
     "load_tokenizer": "imdata.tokens",
     "spans": "imdata.export",
     "show": "imdata.show",
+    "profile": "imdata.profile",
+    "ProfileReport": "imdata.profile",
+    "query": "imdata.query",
     "ImdataError": "imdata.errors",
-    "prompts": "imdata.prompts", "memorize": "imdata.memorization",
-    "subset": "imdata.subset", "split": "imdata.split", "overlap": "imdata.overlap",
+    "prompts": "imdata.prompts",
+    "memorize": "imdata.memorization",
+    "subset": "imdata.subset",
+    "split": "imdata.split",
+    "overlap": "imdata.overlap",
 }
 
 

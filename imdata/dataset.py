@@ -16,7 +16,14 @@ from typing import Any, Literal, get_args
 
 from imdata import io
 from imdata.errors import DataError, FormatError, ImdataError
-from imdata.formats import DEFAULT_ROLE_MAP, FORMATS, FormatName, detect_format, empty_turns, to_examples
+from imdata.formats import (
+    DEFAULT_ROLE_MAP,
+    FORMATS,
+    FormatName,
+    detect_format,
+    empty_turns,
+    to_examples,
+)
 from imdata.records import Example, Role, content_id
 
 OnError = Literal["raise", "skip"]
@@ -85,7 +92,13 @@ class SkipLog:
         with io.atomic_output(path, force=force) as fh:
             for r in self.rejected:
                 raw = r.raw if not io.is_bad(r.raw) else None
-                row = {"path": r.path, "where": r.where, "reason": r.reason, "message": r.message, "record": raw}
+                row = {
+                    "path": r.path,
+                    "where": r.where,
+                    "reason": r.reason,
+                    "message": r.message,
+                    "record": raw,
+                }
                 fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
 
 
@@ -171,8 +184,12 @@ def _with_id(ex: Example, path: str, where: str, seen: dict[str, str]) -> Exampl
     if ident in seen:
         same = "duplicate-record" if seen[ident] == content_id(ex.messages) else "duplicate-id"
         raise DataError(
-            path, where, "id", f"{ident!r} was already used by an earlier record",
-            "give each record its own id, or skip the repeats with --on-error skip", reason=same,
+            path,
+            where,
+            "id",
+            f"{ident!r} was already used by an earlier record",
+            "give each record its own id, or skip the repeats with --on-error skip",
+            reason=same,
         )
     seen[ident] = content_id(ex.messages)
     if ident == ex.id:
@@ -215,4 +232,3 @@ def load(
             + (f" ({log.summary()}); see them with --rejects FILE" if log.total else "; is the file empty?")
         )
     return Dataset(name or dataset_name(path), path, log.format, examples, io.fingerprint(path), log)
-

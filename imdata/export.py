@@ -33,7 +33,7 @@ from imdata.records import Example
 from imdata.spans import IGNORE_INDEX, LossMode, Tokenized, tokenize_examples
 from imdata.templates import Rendered, Template, get_template
 from imdata.tokens import TokenizerInfo, load_tokenizer
-from imdata.verify import check_tiling, check_tokens, full_check_due
+from imdata.verify import check_tiling, check_tokens, full_check_due, marker_in_content
 
 SCHEMA_VERSION = 1
 _DUMP = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
@@ -55,6 +55,7 @@ class ExportReport:
     truncated_examples: int
     truncated_trained_tokens: int
     straddling_tokens: int
+    marker_examples: list[str]
     skipped: dict[str, int]
     warnings: dict[str, int]
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -119,13 +120,22 @@ def spans(
         with atomic_output(out, force=force, binary=True) as fh:
             _write_jsonl(rows, fh)
     report = ExportReport(
-        output=str(out), to=to, mode=mode if tok is not None or to == "axolotl" else None,
-        template=tmpl.name, tokenizer=tok.name if tok else None, examples=stats.examples,
-        tokens=stats.tokens, trained_tokens=stats.trained, zero_trained=stats.zero_trained,
-        truncated_examples=stats.truncated, truncated_trained_tokens=stats.truncated_trained,
+        output=str(out),
+        to=to,
+        mode=mode if tok is not None or to == "axolotl" else None,
+        template=tmpl.name,
+        tokenizer=tok.name if tok else None,
+        examples=stats.examples,
+        tokens=stats.tokens,
+        trained_tokens=stats.trained,
+        zero_trained=stats.zero_trained,
+        truncated_examples=stats.truncated,
+        truncated_trained_tokens=stats.truncated_trained,
         straddling_tokens=stats.straddling,
+        marker_examples=stats.markers,
         skipped=_merge(ds.skipped.counts for ds in sets),
-        warnings=_merge(ds.skipped.warning_counts for ds in sets), provenance=prov,
+        warnings=_merge(ds.skipped.warning_counts for ds in sets),
+        provenance=prov,
     )
     manifest = out.with_name(out.name + ".manifest.json")
     with atomic_output(manifest, force=True, binary=True) as fh:
@@ -170,23 +180,36 @@ class _Stats:
     truncated_trained: int = 0
     straddling: int = 0
     zero_trained: list[str] = field(default_factory=list)
+    markers: list[str] = field(default_factory=list)
+
+    def look_at(self, ex: Example, r: Rendered, eos: str | None) -> None:
+        check_tiling(r, ex.id)
+        if marker_in_content(r, eos) is not None:
+            self.markers.append(ex.id)
 
 
 def _rows(
-    examples: list[Example], tmpl: Template, tok: TokenizerInfo | None, mode: LossMode,
-    max_length: int | None, to: str, source_of: dict[int, tuple[str, str]], prov: dict[str, Any],
-    stats: _Stats, batch_size: int,
+    examples: list[Example],
+    tmpl: Template,
+    tok: TokenizerInfo | None,
+    mode: LossMode,
+    max_length: int | None,
+    to: str,
+    source_of: dict[int, tuple[str, str]],
+    prov: dict[str, Any],
+    stats: _Stats,
+    batch_size: int,
 ) -> Iterator[dict[str, Any]]:
     if tok is None:
         for ex in examples:
             r = tmpl.render(ex)
-            check_tiling(r, ex.id)
+            stats.look_at(ex, r, getattr(tmpl, "eos", None))
             stats.examples += 1
             yield _row(ex, r, None, to, mode, source_of, prov)
         return
     full = None if max_length is None else tokenize_examples(examples, tmpl, tok, mode=mode, batch_size=batch_size)
     for tz in tokenize_examples(examples, tmpl, tok, mode=mode, max_length=max_length, batch_size=batch_size):
-        check_tiling(tz.rendered, tz.example.id)
+        stats.look_at(tz.example, tz.rendered, tok.eos)
         chk = check_tokens(tz, full=full_check_due(stats.examples))
         stats.examples += 1
         stats.tokens += len(tz.input_ids)
@@ -203,8 +226,15 @@ def _rows(
         yield _row(tz.example, tz.rendered, tz, to, mode, source_of, prov)
 
 
-def _row(ex: Example, r: Rendered, tz: Tokenized | None, to: str, mode: LossMode,
-         source_of: dict[int, tuple[str, str]], prov: dict[str, Any]) -> dict[str, Any]:
+def _row(
+    ex: Example,
+    r: Rendered,
+    tz: Tokenized | None,
+    to: str,
+    mode: LossMode,
+    source_of: dict[int, tuple[str, str]],
+    prov: dict[str, Any],
+) -> dict[str, Any]:
     source = source_of.get(id(ex), (ex.source, ""))[0]
     if to == "hf":
         assert tz is not None  # noqa: S101 - guaranteed by the option check above
@@ -267,11 +297,13 @@ def _write_hf_folder(rows: Iterator[dict[str, Any]], out: Path, *, force: bool) 
         ids.append(row["id"])
         input_ids.append(row["input_ids"])
         labels.append(row["labels"])
-    table = pa.table({
-        "id": pa.array(ids, pa.string()),
-        "input_ids": pa.array([a.tolist() for a in input_ids], pa.list_(pa.int32())),
-        "labels": pa.array([a.tolist() for a in labels], pa.list_(pa.int32())),
-    })
+    table = pa.table(
+        {
+            "id": pa.array(ids, pa.string()),
+            "input_ids": pa.array([a.tolist() for a in input_ids], pa.list_(pa.int32())),
+            "labels": pa.array([a.tolist() for a in labels], pa.list_(pa.int32())),
+        }
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
     import sys
@@ -290,4 +322,11 @@ def _write_hf_folder(rows: Iterator[dict[str, Any]], out: Path, *, force: bool) 
         raise
 
 
-__all__ = ["EXPORT_FORMATS", "ExportFormat", "ExportReport", "IGNORE_INDEX", "SCHEMA_VERSION", "spans"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "ExportFormat",
+    "ExportReport",
+    "IGNORE_INDEX",
+    "SCHEMA_VERSION",
+    "spans",
+]

@@ -110,9 +110,7 @@ class _Ctx:
             return ""
         val = rec[key]
         if not isinstance(val, str):
-            raise self.err(
-                key, f"is a {type(val).__name__}, not a string", "make it a string", "not-a-string"
-            )
+            raise self.err(key, f"is a {type(val).__name__}, not a string", "make it a string", "not-a-string")
         return val
 
     def ident(self, rec: Any) -> str | None:
@@ -129,9 +127,7 @@ class _Ctx:
         return {k: v for k, v in rec.items() if k not in used and k not in _ID_FIELDS}
 
 
-def _instr_output(
-    rec: Mapping[str, Any], ctx: _Ctx, instr: str, context: str, output: str
-) -> Iterator[Example]:
+def _instr_output(rec: Mapping[str, Any], ctx: _Ctx, instr: str, context: str, output: str) -> Iterator[Example]:
     msgs = (
         Message("user", ctx.text(rec, instr), ctx.text(rec, context, required=False)),
         Message("assistant", ctx.text(rec, output)),
@@ -180,9 +176,7 @@ def _field_text(rec: Mapping[str, Any], key: str, ctx: _Ctx, prefix: str, requir
         raise ctx.err(f"{prefix}.{key}", e.problem, e.fix, e.reason) from None
 
 
-def _turns(
-    rec: Mapping[str, Any], ctx: _Ctx, list_key: str, role_key: str, text_key: str
-) -> Iterator[Example]:
+def _turns(rec: Mapping[str, Any], ctx: _Ctx, list_key: str, role_key: str, text_key: str) -> Iterator[Example]:
     turns = rec[list_key]
     if not isinstance(turns, list):
         raise ctx.err(list_key, f"is a {type(turns).__name__}, not a list", "fix the record")
@@ -240,13 +234,23 @@ def validate_messages(msgs: tuple[Message, ...], path: str, where: str) -> None:
         raise DataError(path, where, "messages", "is empty", "drop the record", reason="empty-conversation")
     if not any(m.role == "assistant" for m in msgs):
         raise DataError(
-            path, where, "messages", "has no assistant turn, so nothing would be trained",
-            "drop the record or add the output", reason="no-assistant-turn",
+            path,
+            where,
+            "messages",
+            "has no assistant turn, so nothing would be trained",
+            "drop the record or add the output",
+            reason="no-assistant-turn",
         )
     for i, m in enumerate(msgs):
         if m.role not in ROLES:
-            raise DataError(path, where, f"messages[{i}].role", f"is {m.role!r}", "fix the role",
-                            reason="unknown-role")
+            raise DataError(
+                path,
+                where,
+                f"messages[{i}].role",
+                f"is {m.role!r}",
+                "fix the role",
+                reason="unknown-role",
+            )
 
 
 def empty_turns(msgs: tuple[Message, ...], path: str, where: str) -> list[DataError]:
@@ -256,11 +260,18 @@ def empty_turns(msgs: tuple[Message, ...], path: str, where: str) -> list[DataEr
         if not m.content.strip():
             reason = "empty-output" if m.role == "assistant" else "empty-message"
             effect = "IT trains only its EOS" if m.role == "assistant" else "only its header is rendered"
-            out.append(DataError(
-                path, where, f"messages[{i}].content", f"({m.role}) is empty; kept, {effect}",
-                "remove or fill in the record if that is not intended", reason=reason,
-            ))
+            out.append(
+                DataError(
+                    path,
+                    where,
+                    f"messages[{i}].content",
+                    f"({m.role}) is empty; kept, {effect}",
+                    "remove or fill in the record if that is not intended",
+                    reason=reason,
+                )
+            )
     return out
+
 
 _CONVERTERS = {
     "alpaca": _alpaca,

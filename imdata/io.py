@@ -57,8 +57,7 @@ def kind_of(path: str) -> str:
     if not p.exists():
         raise ImdataError(f"{path}: no such file or folder; check the path")
     raise FormatError(
-        f"{path}: cannot tell the file type from its name; "
-        "use .json, .jsonl, .csv or .parquet (optionally .gz or .zst)"
+        f"{path}: cannot tell the file type from its name; use .json, .jsonl, .csv or .parquet (optionally .gz or .zst)"
     )
 
 
@@ -104,14 +103,28 @@ def _iter_jsonl(path: str) -> Iterator[RawRecord]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                yield RawRecord(where, n, _Bad("invalid-utf8", f"is not valid UTF-8 (byte {e.start})",
-                                               "re-encode the file as UTF-8"))
+                yield RawRecord(
+                    where,
+                    n,
+                    _Bad(
+                        "invalid-utf8",
+                        f"is not valid UTF-8 (byte {e.start})",
+                        "re-encode the file as UTF-8",
+                    ),
+                )
                 continue
             try:
                 yield RawRecord(where, n, json.loads(line))
             except json.JSONDecodeError as e:
-                yield RawRecord(where, n, _Bad("malformed-json", f"is not valid JSON ({e.msg} at column {e.colno})",
-                                               "fix or remove the line"))
+                yield RawRecord(
+                    where,
+                    n,
+                    _Bad(
+                        "malformed-json",
+                        f"is not valid JSON ({e.msg} at column {e.colno})",
+                        "fix or remove the line",
+                    ),
+                )
 
 
 def _iter_json(path: str) -> Iterator[RawRecord]:
@@ -121,13 +134,25 @@ def _iter_json(path: str) -> Iterator[RawRecord]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
-        raise DataError(path, f"line {line}", "", f"is not valid UTF-8 (byte {e.start})",
-                        "re-encode the file as UTF-8", reason="invalid-utf8") from None
+        raise DataError(
+            path,
+            f"line {line}",
+            "",
+            f"is not valid UTF-8 (byte {e.start})",
+            "re-encode the file as UTF-8",
+            reason="invalid-utf8",
+        ) from None
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
-        raise DataError(path, f"line {e.lineno}", "", f"is not valid JSON ({e.msg}, column {e.colno})",
-                        "fix the file; a JSON file must hold one list of records", reason="malformed-json") from None
+        raise DataError(
+            path,
+            f"line {e.lineno}",
+            "",
+            f"is not valid JSON ({e.msg}, column {e.colno})",
+            "fix the file; a JSON file must hold one list of records",
+            reason="malformed-json",
+        ) from None
     del text, data
     records = _unwrap(doc, path)
     for i, rec in enumerate(records, 1):
@@ -141,16 +166,22 @@ def _unwrap(doc: Any, path: str) -> list[Any]:
             return [{"conversations": doc}]
         return doc
     if isinstance(doc, dict):
+        if "messages" in doc or "conversations" in doc:
+            return [doc]  # one conversation saved as an object
         lists = [k for k, v in doc.items() if isinstance(v, list)]
         for key in ("data", "examples", "train", "rows", "instances"):
             if key in lists:
                 return list(doc[key])
         if len(lists) == 1:
             return list(doc[lists[0]])
-        if "messages" in doc or "conversations" in doc:
-            return [doc]
-    raise DataError(path, "", "", "is not a list of records (or an object holding one)",
-                    "save the records as a JSON list or as JSONL", reason="malformed-json")
+    raise DataError(
+        path,
+        "",
+        "",
+        "is not a list of records (or an object holding one)",
+        "save the records as a JSON list or as JSONL",
+        reason="malformed-json",
+    )
 
 
 def _iter_table(path: str, kind: str) -> Iterator[RawRecord]:
@@ -163,8 +194,14 @@ def _iter_table(path: str, kind: str) -> Iterator[RawRecord]:
             with open_binary(path) as fh:
                 frames = iter([pl.read_csv(fh.read(), infer_schema=False)])
     except (pl.exceptions.PolarsError, OSError, ValueError) as e:
-        raise DataError(path, "", "", f"cannot be read as {kind.upper()} ({e})",
-                        "check that the file is complete and of that type", reason="unreadable") from None
+        raise DataError(
+            path,
+            "",
+            "",
+            f"cannot be read as {kind.upper()} ({e})",
+            "check that the file is complete and of that type",
+            reason="unreadable",
+        ) from None
     n = 0
     for frame in frames:
         for row in frame.iter_rows(named=True):
@@ -213,8 +250,10 @@ def _iter_dataset(path: str) -> Iterator[RawRecord]:
 def _iter_hub(spec: str) -> Iterator[RawRecord]:
     name, _, split = spec.partition(":")
     if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
-        raise ImdataError(f"{spec}: is a hub id, and the hub is switched off (HF_HUB_OFFLINE=1); "
-                          "download the dataset while online, or pass a local file")
+        raise ImdataError(
+            f"{spec}: is a hub id, and the hub is switched off (HF_HUB_OFFLINE=1); "
+            "download the dataset while online, or pass a local file"
+        )
     import datasets
 
     try:

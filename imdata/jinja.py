@@ -42,7 +42,9 @@ class JinjaTemplate:
         from jinja2 import TemplateError as JinjaError
         from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+        env = ImmutableSandboxedEnvironment(
+            trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
+        )
         env.filters["tojson"] = lambda x, indent=None, **_: json.dumps(x, ensure_ascii=False, indent=indent)
         env.globals["raise_exception"] = _raise
         env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
@@ -61,7 +63,9 @@ class JinjaTemplate:
         try:
             return str(
                 self._compiled.render(
-                    messages=list(messages), bos_token=self.bos, eos_token=self.eos,
+                    messages=list(messages),
+                    bos_token=self.bos,
+                    eos_token=self.eos,
                     add_generation_prompt=generation,
                 )
             )
@@ -72,8 +76,10 @@ class JinjaTemplate:
 
     def render(self, example: Example) -> Rendered:
         msgs = example.messages
-        skeleton = self._run([{"role": m.role, "content": _sentinel(i)} for i, m in enumerate(msgs)],
-                             generation=False)
+        skeleton = self._run(
+            [{"role": m.role, "content": _sentinel(i)} for i, m in enumerate(msgs)],
+            generation=False,
+        )
         pieces = _split_skeleton(skeleton, len(msgs), self.name)
         real = self._run([{"role": m.role, "content": m.full_content()} for m in msgs], generation=False)
         b = _Builder()
@@ -103,7 +109,7 @@ class JinjaTemplate:
             if k >= 0 and not text[:k].strip():
                 b.add(text[:k], "template", turn - 1)
                 b.add(self.eos, "eos", turn - 1)
-                b.add(text[k + len(self.eos):], "template", turn)
+                b.add(text[k + len(self.eos) :], "template", turn)
                 return
         b.add(text, "template", turn)
 
@@ -178,8 +184,10 @@ def load_jinja_template(spec: str, *, eos: str | None = None, bos: str | None = 
         text = tmpl
         cfg_bos, cfg_eos = _token_str(cfg.get("bos_token")), _token_str(cfg.get("eos_token"))
     return JinjaTemplate(
-        source=text, name=p.name,
-        eos=eos or cfg_eos or "</s>", bos=bos or cfg_bos or "<s>",
+        source=text,
+        name=p.name,
+        eos=eos or cfg_eos or "</s>",
+        bos=bos or cfg_bos or "<s>",
     )
 
 

@@ -53,9 +53,7 @@ class Example:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_pairs(
-        cls, id: str, pairs: Iterable[tuple[Role, str]], *, source: str = ""
-    ) -> Example:
+    def from_pairs(cls, id: str, pairs: Iterable[tuple[Role, str]], *, source: str = "") -> Example:
         """Build an example from ``(role, content)`` pairs."""
         return cls(id=id, messages=tuple(Message(r, c) for r, c in pairs), source=source)
 
@@ -93,6 +91,8 @@ def content_id(messages: Iterable[Message], prefix: str = "ex") -> str:
     'ex-8c3cb0a8e01f'
     """
     payload = json.dumps(
-        [[m.role, m.content, m.context] for m in messages], ensure_ascii=False, separators=(",", ":")
+        [[m.role, m.content, m.context] for m in messages],
+        ensure_ascii=False,
+        separators=(",", ":"),
     )
     return f"{prefix}-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from imdata.dataset import Dataset
 from imdata.errors import ImdataError
 from imdata.records import Example
-from imdata.spans import IGNORE_INDEX, KIND_CODE, SPECIAL, TRAINED_KINDS, LossMode, tokenize_examples
+from imdata.spans import (
+    IGNORE_INDEX,
+    KIND_CODE,
+    SPECIAL,
+    TRAINED_KINDS,
+    LossMode,
+    tokenize_examples,
+)
 from imdata.templates import get_template
 from imdata.tokens import load_tokenizer
 
@@ -63,9 +70,7 @@ def show(
     if tok is None:
         r = tmpl.render(ex)
         trained = TRAINED_KINDS[mode]
-        pieces = tuple(
-            TokenPiece(r.text[s.start : s.end], "", None, None, s.kind, s.kind in trained) for s in r.spans
-        )
+        pieces = tuple(TokenPiece(r.text[s.start : s.end], "", None, None, s.kind, s.kind in trained) for s in r.spans)
         return ShowView(ex.id, tmpl.name, mode, None, pieces)
     tz = next(tokenize_examples([ex], tmpl, tok, mode=mode))
     text = tz.rendered.text
@@ -96,8 +101,22 @@ def _pick(data: Dataset, index: int | None, ident: str | None) -> Example:
 
 
 # ANSI: foreground colour per kind; trained tokens get a coloured background
-_FG = {"template": "90", "system": "35", "instruction": "34", "output": "32", "eos": "33", "special": "90"}
-_BG = {"template": "100", "system": "45", "instruction": "44", "output": "42", "eos": "43", "special": "100"}
+_FG = {
+    "template": "90",
+    "system": "35",
+    "instruction": "34",
+    "output": "32",
+    "eos": "33",
+    "special": "90",
+}
+_BG = {
+    "template": "100",
+    "system": "45",
+    "instruction": "44",
+    "output": "42",
+    "eos": "43",
+    "special": "100",
+}
 
 
 def _visible(text: str) -> str:
@@ -110,13 +129,20 @@ def render_terminal(view: ShowView, *, color: bool = True) -> str:
     Neighbouring tokens alternate between normal and bold so token boundaries stay visible.
     """
     parts: list[str] = []
+    if not color:  # brackets around each run of trained text
+        run = False
+        for p in view.pieces:
+            if not p.text:
+                continue
+            if p.trained != run:
+                parts.append("[" if p.trained else "]")
+                run = p.trained
+            parts.append(_visible(p.text))
+        return "".join(parts) + ("]" if run else "") + "\n" + _legend(view, color=False)
     for n, p in enumerate(view.pieces):
         if not p.text:
             continue
         txt = _visible(p.text)
-        if not color:
-            parts.append(f"[{txt}]" if p.trained else txt)
-            continue
         weight = "1;" if n % 2 else ""
         code = f"{weight}30;{_BG[p.kind]}" if p.trained else f"{weight}{_FG[p.kind]}"
         parts.append("\n".join(f"\x1b[{code}m{line}\x1b[0m" if line else "" for line in txt.split("\n")))
@@ -136,16 +162,27 @@ def _legend(view: ShowView, *, color: bool) -> str:
             tot, tr = counts[kind]
             label = f"{kind} {tr}/{tot}"
             items.append(f"\x1b[{_FG[kind]}m{label}\x1b[0m" if color else label)
-    head = (f"{view.example_id} · template {view.template} · mode {view.mode} · "
-            f"{view.trained}/{len(view.pieces)} {unit} trained")
-    return head + "\n" + "trained/total by kind: " + "  ".join(items) + (
-        "\n(coloured background = trained; coloured text = masked; ↵ = newline)" if color else
-        "\n([brackets] = trained)")
+    head = (
+        f"{view.example_id} · template {view.template} · mode {view.mode} · "
+        f"{view.trained}/{len(view.pieces)} {unit} trained"
+    )
+    return (
+        head
+        + "\n"
+        + "trained/total by kind: "
+        + "  ".join(items)
+        + (
+            "\n(coloured background = trained; coloured text = masked; ↵ = newline)"
+            if color
+            else "\n([brackets] = trained)"
+        )
+    )
 
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem;color:#222}
-pre{white-space:pre-wrap;font:14px/1.9 ui-monospace,Menlo,Consolas,monospace;border:1px solid #ddd;padding:1rem;border-radius:6px}
+pre{white-space:pre-wrap;font:14px/1.9 ui-monospace,Menlo,Consolas,monospace;border:1px solid #ddd;
+padding:1rem;border-radius:6px}
 .t{border-radius:3px;padding:1px 0;outline:1px solid rgba(0,0,0,.08)}
 .k-template{color:#777}.k-system{color:#8a2be2}.k-instruction{color:#1f5fbf}.k-output{color:#167a3e}
 .k-eos{color:#a66b00}.k-special{color:#999;font-style:italic}
@@ -153,7 +190,8 @@ pre{white-space:pre-wrap;font:14px/1.9 ui-monospace,Menlo,Consolas,monospace;bor
 .tr.k-instruction{background:#cfe0fb;color:#222}.tr.k-output{background:#cdeed8;color:#222}
 .tr.k-eos{background:#fde6b3;color:#222}
 .nl{color:#bbb}
-table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{padding:.2rem .7rem;border-bottom:1px solid #eee;text-align:right}
+table{border-collapse:collapse;margin:.5rem 0 1rem}
+td,th{padding:.2rem .7rem;border-bottom:1px solid #eee;text-align:right}
 th:first-child,td:first-child{text-align:left}
 """
 

@@ -40,8 +40,20 @@ KIND_CODE: dict[str, int] = {k: i for i, k in enumerate(SPAN_KINDS)}
 SPECIAL = -1  # a token added by the tokenizer (BOS), outside every span
 
 __all__ = [
-    "IGNORE_INDEX", "KIND_CODE", "LOSS_MODES", "LossMode", "SPECIAL", "TRAINED_KINDS", "Tokenized", "span_token_bounds", "token_kinds_from_offsets", "trained_table",
-    "labels_from_kinds", "token_kinds", "tokenize_examples", "trained_codes",
+    "IGNORE_INDEX",
+    "KIND_CODE",
+    "LOSS_MODES",
+    "LossMode",
+    "SPECIAL",
+    "TRAINED_KINDS",
+    "Tokenized",
+    "span_token_bounds",
+    "token_kinds_from_offsets",
+    "trained_table",
+    "labels_from_kinds",
+    "token_kinds",
+    "tokenize_examples",
+    "trained_codes",
 ]
 
 
@@ -181,7 +193,11 @@ def tokenize_examples(
 
 
 def _tokenize_batch(
-    batch: list[Example], template: Template, tokenizer: TokenizerInfo, mode: LossMode, max_length: int | None
+    batch: list[Example],
+    template: Template,
+    tokenizer: TokenizerInfo,
+    mode: LossMode,
+    max_length: int | None,
 ) -> Iterator[Tokenized]:
     rendered = [template.render(ex) for ex in batch]
     encodings = tokenizer.encode_batch([r.text for r in rendered])

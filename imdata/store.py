@@ -24,6 +24,89 @@ def connect(path: str | Path) -> Any:
 
 # --- profile tables -----------------------------------------------------------------------
 
+#: the four columns that identify a profile: re-profiling the same input the same way replaces it
+PROFILE_KEY = ("input_fingerprint", "unit", "tokenizer_fingerprint", "template_fingerprint")
+_STATS_COLS = ", ".join(
+    f"{m}_{s} {'BIGINT' if s == 'max' else 'DOUBLE'}"
+    for m in ("instruction", "output", "total", "template", "turns")
+    for s in ("mean", "sd", "median", "p90", "p99", "max")
+)
+PROFILE_DDL = (
+    """CREATE TABLE IF NOT EXISTS profile_examples (
+        input_fingerprint VARCHAR, unit VARCHAR, tokenizer_fingerprint VARCHAR,
+        template_fingerprint VARCHAR, dataset VARCHAR, id VARCHAR, turns BIGINT,
+        instruction BIGINT, output BIGINT, template BIGINT, total BIGINT, ratio DOUBLE,
+        trained_it BIGINT, trained_im BIGINT, truncated BIGINT, lost_it BIGINT, lost_im BIGINT)""",
+    f"""CREATE TABLE IF NOT EXISTS profile_datasets (
+        input_fingerprint VARCHAR, unit VARCHAR, tokenizer_fingerprint VARCHAR,
+        template_fingerprint VARCHAR, name VARCHAR, path VARCHAR, format VARCHAR,
+        tokenizer VARCHAR, template_name VARCHAR, examples BIGINT, {_STATS_COLS},
+        ratio DOUBLE, median_ratio DOUBLE, output_empty BIGINT, trained_it BIGINT,
+        trained_im BIGINT, im_over_it DOUBLE, max_length BIGINT, truncated BIGINT,
+        truncated_tokens BIGINT, lost_it BIGINT, lost_im BIGINT, skipped BIGINT, warnings BIGINT,
+        skipped_reasons VARCHAR, warning_reasons VARCHAR, imdata_version VARCHAR,
+        PRIMARY KEY (input_fingerprint, unit, tokenizer_fingerprint, template_fingerprint))""",
+)
+PROFILE_DELETE_EXAMPLES = """DELETE FROM profile_examples WHERE input_fingerprint = ? AND unit = ?
+    AND tokenizer_fingerprint = ? AND template_fingerprint = ?"""
+PROFILE_DELETE_DATASET = """DELETE FROM profile_datasets WHERE input_fingerprint = ? AND unit = ?
+    AND tokenizer_fingerprint = ? AND template_fingerprint = ?"""
+PROFILE_INSERT_EXAMPLES = """INSERT INTO profile_examples SELECT ?, ?, ?, ?, dataset, id, turns,
+    instruction, output, template, total, ratio, trained_it, trained_im, truncated, lost_it, lost_im
+    FROM profile_examples_in WHERE dataset = ?"""
+PROFILE_INSERT_DATASET = "INSERT INTO profile_datasets BY NAME SELECT * FROM profile_datasets_in"
+
+
+def save_profile(con: Any, report: Any) -> int:
+    """Store a :class:`~imdata.profile.ProfileReport`; re-profiling replaces, never duplicates.
+
+    Rows are keyed by :data:`PROFILE_KEY`; the tokenizer fingerprint is ``""`` without a
+    tokenizer. Returns how many per-example rows were written.
+    """
+    import json
+
+    import polars as pl
+
+    from imdata import __version__
+
+    for ddl in PROFILE_DDL:
+        con.execute(ddl)
+    tok_fp = report.tokenizer_fingerprint or ""
+    rows = 0
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.register("profile_examples_in", report.examples.to_arrow())
+        for d in report.datasets:
+            key = [d.fingerprint, report.unit, tok_fp, report.template_fingerprint]
+            con.execute(PROFILE_DELETE_EXAMPLES, key)
+            con.execute(PROFILE_DELETE_DATASET, key)
+            con.execute(PROFILE_INSERT_EXAMPLES, [*key, d.name])
+            flat = d.flat()
+            flat.pop("fingerprint")
+            row = (
+                dict(zip(PROFILE_KEY, key, strict=True))
+                | flat
+                | {
+                    "tokenizer": report.tokenizer,
+                    "template_name": report.template,
+                    "skipped_reasons": json.dumps(dict(d.skipped), sort_keys=True),
+                    "warning_reasons": json.dumps(dict(d.warnings), sort_keys=True),
+                    "imdata_version": __version__,
+                }
+            )
+            summary = pl.DataFrame([row], infer_schema_length=None)
+            con.register("profile_datasets_in", summary.to_arrow())
+            con.execute(PROFILE_INSERT_DATASET)
+            con.unregister("profile_datasets_in")
+            rows += d.examples
+        con.unregister("profile_examples_in")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return rows
+
+
 # --- memorisation tables ------------------------------------------------------------------
 
 MEMO_DDL = (
@@ -77,22 +160,57 @@ def save_memorization(con: Any, report: Any) -> str:
         for r in report.runs:
             con.execute(MEMO_DELETE_RUN, [key, r.name])
             con.execute(MEMO_DELETE_PAIRS, [key, r.name])
-            con.execute(MEMO_INSERT_RUN, [
-                key, r.name, report.match, json.dumps(list(t.paths)), json.dumps(list(t.fingerprints)),
-                r.path, r.fingerprint, r.records, r.pairs, r.bleu.mean, r.bleu.median, r.bleu.p90,
-                r.bleu.above_50, r.bleu.above_80, r.corpus_bleu, r.exact_matches, r.overlap_mean,
-                r.overlap_max, r.unmatched_train, json.dumps(dict(r.problems), sort_keys=True),
-                report.signatures.sentence, report.signatures.corpus, __version__,
-            ])
+            con.execute(
+                MEMO_INSERT_RUN,
+                [
+                    key,
+                    r.name,
+                    report.match,
+                    json.dumps(list(t.paths)),
+                    json.dumps(list(t.fingerprints)),
+                    r.path,
+                    r.fingerprint,
+                    r.records,
+                    r.pairs,
+                    r.bleu.mean,
+                    r.bleu.median,
+                    r.bleu.p90,
+                    r.bleu.above_50,
+                    r.bleu.above_80,
+                    r.corpus_bleu,
+                    r.exact_matches,
+                    r.overlap_mean,
+                    r.overlap_max,
+                    r.unmatched_train,
+                    json.dumps(dict(r.problems), sort_keys=True),
+                    report.signatures.sentence,
+                    report.signatures.corpus,
+                    __version__,
+                ],
+            )
             con.register("memo_pairs_in", r.pairs_frame.to_arrow())
             con.execute(MEMO_INSERT_PAIRS, [key, r.name])
             con.unregister("memo_pairs_in")
         for c in report.comparisons:
             con.execute(MEMO_DELETE_COMPARISON, [key, c.baseline, c.run])
-            con.execute(MEMO_INSERT_COMPARISON, [
-                key, c.baseline, c.run, c.shared, c.mean_baseline, c.mean_run, c.difference, c.ci_low,
-                c.ci_high, c.significant, report.bootstrap, report.seed, report.confidence,
-            ])
+            con.execute(
+                MEMO_INSERT_COMPARISON,
+                [
+                    key,
+                    c.baseline,
+                    c.run,
+                    c.shared,
+                    c.mean_baseline,
+                    c.mean_run,
+                    c.difference,
+                    c.ci_low,
+                    c.ci_high,
+                    c.significant,
+                    report.bootstrap,
+                    report.seed,
+                    report.confidence,
+                ],
+            )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

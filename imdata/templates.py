@@ -1,4 +1,4 @@
-"""Chat templates that render an example into text plus character spans that tile it.
+r"""Chat templates that render an example into text plus character spans that tile it.
 
 Each span has a kind (``template``, ``system``, ``instruction``, ``output`` or ``eos``) and
 the index of the message (turn) it belongs to. Template spans are the chat format's own
@@ -7,9 +7,10 @@ these kinds, so a tokenizer is needed only to turn spans into token labels.
 
 >>> r = get_template("tulu").render(Example.from_pairs("x", [("user", "Hi"), ("assistant", "Yo")]))
 >>> r.text
-'<|user|>\\nHi\\n<|assistant|>\\nYo</s>'
->>> [(r.text[s.start:s.end], s.kind) for s in r.spans]
-[('<|user|>\\n', 'template'), ('Hi', 'instruction'), ('\\n<|assistant|>\\n', 'template'), ('Yo', 'output'), ('</s>', 'eos')]
+'<|user|>\nHi\n<|assistant|>\nYo</s>'
+>>> [(r.text[s.start:s.end], s.kind, s.turn) for s in r.spans]  # doctest: +NORMALIZE_WHITESPACE
+[('<|user|>\n', 'template', 0), ('Hi', 'instruction', 0), ('\n', 'template', 0),
+ ('<|assistant|>\n', 'template', 1), ('Yo', 'output', 1), ('</s>', 'eos', 1)]
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ SPAN_KINDS: tuple[str, ...] = get_args(SpanKind)
 BuiltinName = Literal["tulu", "alpaca", "chatml", "llama2", "vicuna"]
 BUILTIN_TEMPLATES: tuple[str, ...] = get_args(BuiltinName)
 
-_CONTENT_KIND: dict[str, SpanKind] = {"system": "system", "user": "instruction", "assistant": "output"}
+_CONTENT_KIND: dict[str, SpanKind] = {
+    "system": "system",
+    "user": "instruction",
+    "assistant": "output",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +121,9 @@ def _fingerprint(*parts: str) -> str:
 
 @dataclass(frozen=True)
 class Tulu:
-    """The Tulu / open-instruct format the paper trained with.
+    r"""The Tulu / open-instruct format the paper trained with.
 
-    ``<|role|>\\n`` + content.strip() + ``\\n`` per message, EOS before the newline after
+    ``<|role|>\n`` + content.strip() + ``\n`` per message, EOS before the newline after
     an assistant turn; the whole text is stripped and the tokenizer adds BOS. The newline
     after EOS belongs to the ``eos`` span, because open-instruct trains it.
     """
@@ -143,16 +148,14 @@ class Tulu:
 
     def render_prompt(self, messages: Sequence[Message]) -> str:
         text = "".join(
-            f"<|{m.role}|>\n{m.full_content().strip()}"
-            + (f"{self.eos}\n" if m.role == "assistant" else "\n")
+            f"<|{m.role}|>\n{m.full_content().strip()}" + (f"{self.eos}\n" if m.role == "assistant" else "\n")
             for m in messages
         )
         return text + "<|assistant|>\n"
 
 
 ALPACA_PREAMBLE = (
-    "Below is an instruction that describes a task. "
-    "Write a response that appropriately completes the request.\n\n"
+    "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n"
 )
 ALPACA_PREAMBLE_INPUT = (
     "Below is an instruction that describes a task, paired with an input that provides "
@@ -219,7 +222,7 @@ class Alpaca:
 
 @dataclass(frozen=True)
 class ChatML:
-    """``<|im_start|>role\\n`` + content + ``<|im_end|>\\n``; the assistant's ``<|im_end|>`` is EOS."""
+    r"""``<|im_start|>role\n`` + content + ``<|im_end|>\n``; the assistant's ``<|im_end|>`` is EOS."""
 
     eos: str = "<|im_end|>"
     name: str = "chatml"
@@ -244,7 +247,7 @@ class ChatML:
 
 @dataclass(frozen=True)
 class Llama2:
-    """Meta's Llama-2-chat format: ``[INST] <<SYS>>\\n…\\n<</SYS>>\\n\\n… [/INST] … </s><s>[INST] …``.
+    r"""Meta's Llama-2-chat format: ``[INST] <<SYS>>\n…\n<</SYS>>\n\n… [/INST] … </s><s>[INST] …``.
 
     The first ``<s>`` is the tokenizer's BOS and is not in the text; later ones are
     template text.
@@ -369,6 +372,5 @@ def get_template(spec: str, *, eos: str | None = None, bos: str | None = None) -
         return load_jinja_template(spec, eos=eos, bos=bos)
     except FileNotFoundError:
         raise TemplateError(
-            f"--template {spec!r}: not a built-in template ({', '.join(BUILTIN_TEMPLATES)}) "
-            "and no such file or folder"
+            f"--template {spec!r}: not a built-in template ({', '.join(BUILTIN_TEMPLATES)}) and no such file or folder"
         ) from None

@@ -17,7 +17,15 @@ from typing import Any
 
 from imdata.errors import TokenizerError
 
-_EOS_CANDIDATES = ("</s>", "<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<eos>", "<|end|>", "<|end_of_text|>")
+_EOS_CANDIDATES = (
+    "</s>",
+    "<|endoftext|>",
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<eos>",
+    "<|end|>",
+    "<|end_of_text|>",
+)
 
 
 @dataclass(frozen=True)
@@ -87,8 +95,7 @@ def _from_hub(spec: str) -> TokenizerInfo:
 
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         raise TokenizerError(
-            f"{spec}: is a hub id and the hub is switched off (HF_HUB_OFFLINE=1); "
-            "pass a local tokenizer.json or folder"
+            f"{spec}: is a hub id and the hub is switched off (HF_HUB_OFFLINE=1); pass a local tokenizer.json or folder"
         )
     try:
         tok = Tokenizer.from_pretrained(spec)

@@ -49,6 +49,32 @@ class TokenCheck:
     straddling: int
 
 
+def marker_in_content(rendered: Rendered, eos: str | None) -> str | None:
+    """A template marker (a header line, or the EOS string) found inside message content.
+
+    The spans stay exact, so the labels are right; but the model reads a fake turn boundary
+    there (and an EOS string inside an output tokenizes to a real EOS mid-answer), which is
+    worth a warning.
+    """
+    text = rendered.text
+    markers = {
+        line.strip()
+        for s in rendered.spans
+        if s.kind == "template"
+        for line in text[s.start : s.end].splitlines()
+        if len(line.strip()) >= 3
+    }
+    if eos:
+        markers.add(eos)
+    for s in rendered.spans:
+        if s.kind in ("system", "instruction", "output"):
+            piece = text[s.start : s.end]
+            for m in markers:
+                if m in piece:
+                    return m
+    return None
+
+
 def full_check_due(index: int) -> bool:
     """Whether example ``index`` (0-based, in export order) gets the full coverage check."""
     return index < 64 or index % 50 == 0
@@ -89,7 +115,9 @@ def _check_offsets(tz: Tokenized) -> TokenCheck:
     real = tz.kinds != SPECIAL
     starts, ends = off[real, 0], off[real, 1]
     if starts.size and (np.any(np.diff(starts) < 0) or np.any(ends < starts)):
-        raise VerificationError(f"example {example_id!r}: token offsets go backwards; the tokenizer's offsets are unusable")
+        raise VerificationError(
+            f"example {example_id!r}: token offsets go backwards; the tokenizer's offsets are unusable"
+        )
     # characters no token covers: the gaps between the running maximum of ends and the next start
     reach = np.maximum.accumulate(ends) if ends.size else ends
     gap_from = np.concatenate(([0], reach))

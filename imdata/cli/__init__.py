@@ -1,5 +1,7 @@
-"""The ``imdata`` command line. Each command lives in its own module and is imported lazily,
-so ``imdata --help`` stays instant; ``ImdataError`` becomes a clean exit 1 here and only here.
+"""The ``imdata`` command line.
+
+Each command lives in its own module and is imported lazily, so ``imdata --help`` stays
+instant; ``ImdataError`` becomes a clean exit 1 here and only here.
 """
 
 from __future__ import annotations
@@ -16,8 +18,13 @@ from imdata.errors import ImdataError
 COMMANDS: dict[str, str] = {
     "spans": "imdata.cli.spans:spans",
     "show": "imdata.cli.show:show",
-    "prompts": "imdata.cli.prompts:prompts", "memorize": "imdata.cli.memorize:memorize",
-    "subset": "imdata.cli.subset:subset", "split": "imdata.cli.split:split", "overlap": "imdata.cli.overlap:overlap",
+    "profile": "imdata.cli.profile:profile",
+    "query": "imdata.cli.query:query",
+    "prompts": "imdata.cli.prompts:prompts",
+    "memorize": "imdata.cli.memorize:memorize",
+    "subset": "imdata.cli.subset:subset",
+    "split": "imdata.cli.split:split",
+    "overlap": "imdata.cli.overlap:overlap",
 }
 
 
@@ -41,7 +48,10 @@ class _LazyGroup(click.Group):
             raise click.ClickException(str(e)) from None
 
 
-@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="imdata")
 def main() -> None:
     """Prepare and analyse instruction-tuning data for Instruction Modelling.

@@ -15,29 +15,58 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def input_options(f: F) -> F:
     """``--input-format``, ``--role-map``, ``--on-error``, ``--rejects``: how inputs are read."""
-    f = click.option("--rejects", type=click.Path(dir_okay=False), default=None,
-                     help="With --on-error skip: write the skipped records (and why) to this JSONL file.")(f)
-    f = click.option("--on-error", type=click.Choice(ON_ERROR), default="raise", show_default=True,
-                     help="Stop at the first bad record, or skip bad records and count them.")(f)
-    f = click.option("--role-map", multiple=True, metavar="FROM=TO",
-                     help="Map a source role to system|user|assistant (repeatable), e.g. narrator=system.")(f)
-    f = click.option("--input-format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True,
-                     help="Record format of the inputs; detected from the fields by default.")(f)
+    f = click.option(
+        "--rejects",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="With --on-error skip: write the skipped records (and why) to this JSONL file.",
+    )(f)
+    f = click.option(
+        "--on-error",
+        type=click.Choice(ON_ERROR),
+        default="raise",
+        show_default=True,
+        help="Stop at the first bad record, or skip bad records and count them.",
+    )(f)
+    f = click.option(
+        "--role-map",
+        multiple=True,
+        metavar="FROM=TO",
+        help="Map a source role to system|user|assistant (repeatable), e.g. narrator=system.",
+    )(f)
+    f = click.option(
+        "--input-format",
+        "fmt",
+        type=click.Choice(FORMAT_CHOICES),
+        default="auto",
+        show_default=True,
+        help="Record format of the inputs; detected from the fields by default.",
+    )(f)
     return f
 
 
 def template_option(default: str | None = "tulu") -> Callable[[F], F]:
     """``--template``: a built-in name or a Hugging Face chat template file/folder."""
     return click.option(
-        "--template", "-t", default=default, show_default=default is not None, required=default is None,
+        "--template",
+        "-t",
+        default=default,
+        show_default=default is not None,
+        required=default is None,
         help="tulu, alpaca, chatml, llama2, vicuna, or a tokenizer_config.json / .jinja file / folder.",
     )
 
 
 def tokenizer_option(required: bool = False) -> Callable[[F], F]:
     """``--tokenizer``: a tokenizer.json, a folder holding one, or a hub id."""
-    return click.option("--tokenizer", "-k", "tokenizer", required=required, default=None,
-                        help="tokenizer.json file, a folder with one, or a hub id (online only).")
+    return click.option(
+        "--tokenizer",
+        "-k",
+        "tokenizer",
+        required=required,
+        default=None,
+        help="tokenizer.json file, a folder with one, or a hub id (online only).",
+    )
 
 
 def output_options(f: F) -> F:
@@ -47,8 +76,15 @@ def output_options(f: F) -> F:
     return f
 
 
-def load_inputs(paths: tuple[str, ...], *, fmt: str, role_map: tuple[str, ...], on_error: str,
-                rejects: str | None, force: bool = False) -> list[Dataset]:
+def load_inputs(
+    paths: tuple[str, ...],
+    *,
+    fmt: str,
+    role_map: tuple[str, ...],
+    on_error: str,
+    rejects: str | None,
+    force: bool = False,
+) -> list[Dataset]:
     """Load every input, say what was skipped on stderr, and write the rejects file if asked."""
     from imdata.dataset import SkipLog
 

@@ -10,20 +10,47 @@ from imdata.cli._common import input_options, load_inputs, say, template_option,
 
 @click.command()
 @click.argument("data")
-@click.option("--index", "-i", type=click.IntRange(min=0), default=None, help="0-based position of the example.")
+@click.option(
+    "--index",
+    "-i",
+    type=click.IntRange(min=0),
+    default=None,
+    help="0-based position of the example.",
+)
 @click.option("--id", "ident", default=None, help="The example's id.")
 @template_option()
 @tokenizer_option()
 @click.option("--mode", "-m", type=click.Choice(LOSS_MODES), default="im", show_default=True)
-@click.option("--html", "html_out", type=click.Path(dir_okay=False), default=None,
-              help="Also write a self-contained HTML page here.")
-@click.option("--color/--no-color", default=None, help="Colour the terminal view (default: when stdout is a terminal).")
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write a self-contained HTML page here.",
+)
+@click.option(
+    "--color/--no-color",
+    default=None,
+    help="Colour the terminal view (default: when stdout is a terminal).",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing --html file.")
 @input_options
-def show(data: str, index: int | None, ident: str | None, template: str, tokenizer: str | None, mode: str,
-         html_out: str | None, color: bool | None, force: bool, fmt: str, role_map: tuple[str, ...],
-         on_error: str, rejects: str | None) -> None:
-    """Print one example of DATA with each token coloured by span kind and by trained / masked.
+def show(
+    data: str,
+    index: int | None,
+    ident: str | None,
+    template: str,
+    tokenizer: str | None,
+    mode: str,
+    html_out: str | None,
+    color: bool | None,
+    force: bool,
+    fmt: str,
+    role_map: tuple[str, ...],
+    on_error: str,
+    rejects: str | None,
+) -> None:
+    r"""Print one example of DATA with each token coloured by span kind and by trained / masked.
 
     \b
     imdata show train.jsonl --index 3 -k tokenizer.json --mode im

@@ -4,27 +4,61 @@ from __future__ import annotations
 
 import click
 
-from imdata.cli._common import input_options, load_inputs, output_options, say, template_option, tokenizer_option
 from imdata.choices import EXPORT_FORMATS, LOSS_MODES
+from imdata.cli._common import (
+    input_options,
+    load_inputs,
+    output_options,
+    say,
+    template_option,
+    tokenizer_option,
+)
 
 
 @click.command()
 @click.argument("data", nargs=-1, required=True)
 @template_option()
 @tokenizer_option()
-@click.option("--mode", "-m", type=click.Choice(LOSS_MODES), default="im", show_default=True,
-              help="Which tokens carry the loss: it (output), im (instruction + output), all.")
-@click.option("--to", "to", type=click.Choice(EXPORT_FORMATS), default="spans", show_default=True,
-              help="spans: imdata's span JSONL; hf: input_ids/labels (JSONL, or a datasets folder "
-                   "if OUTPUT has no .jsonl suffix); axolotl: input_output segments; messages: open-instruct.")
-@click.option("--max-length", type=click.IntRange(min=1), default=None,
-              help="Truncate to this many tokens (needs --tokenizer); the cut is reported.")
+@click.option(
+    "--mode",
+    "-m",
+    type=click.Choice(LOSS_MODES),
+    default="im",
+    show_default=True,
+    help="Which tokens carry the loss: it (output), im (instruction + output), all.",
+)
+@click.option(
+    "--to",
+    "to",
+    type=click.Choice(EXPORT_FORMATS),
+    default="spans",
+    show_default=True,
+    help="spans: imdata's span JSONL; hf: input_ids/labels (JSONL, or a datasets folder "
+    "if OUTPUT has no .jsonl suffix); axolotl: input_output segments; messages: open-instruct.",
+)
+@click.option(
+    "--max-length",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Truncate to this many tokens (needs --tokenizer); the cut is reported.",
+)
 @input_options
 @output_options
-def spans(data: tuple[str, ...], template: str, tokenizer: str | None, mode: str, to: str,
-          max_length: int | None, fmt: str, role_map: tuple[str, ...], on_error: str,
-          rejects: str | None, output: str, force: bool) -> None:
-    """Render DATA with a chat template and write spans (and labels) for a trainer.
+def spans(
+    data: tuple[str, ...],
+    template: str,
+    tokenizer: str | None,
+    mode: str,
+    to: str,
+    max_length: int | None,
+    fmt: str,
+    role_map: tuple[str, ...],
+    on_error: str,
+    rejects: str | None,
+    output: str,
+    force: bool,
+) -> None:
+    r"""Render DATA with a chat template and write spans (and labels) for a trainer.
 
     \b
     imdata spans train.jsonl -o train.spans.jsonl
@@ -33,15 +67,35 @@ def spans(data: tuple[str, ...], template: str, tokenizer: str | None, mode: str
     from imdata.export import spans as export_spans
 
     sets = load_inputs(data, fmt=fmt, role_map=role_map, on_error=on_error, rejects=rejects, force=force)
-    report = export_spans(sets, output=output, template=template, tokenizer=tokenizer, mode=mode,  # type: ignore[arg-type]
-                          to=to, max_length=max_length, force=force)  # type: ignore[arg-type]
-    trained = f", {report.trained_tokens:,} of {report.tokens:,} tokens trained ({report.mode})" if report.tokens else ""
+    report = export_spans(
+        sets,
+        output=output,
+        template=template,
+        tokenizer=tokenizer,
+        mode=mode,  # type: ignore[arg-type]
+        to=to,
+        max_length=max_length,
+        force=force,
+    )  # type: ignore[arg-type]
+    trained = (
+        f", {report.trained_tokens:,} of {report.tokens:,} tokens trained ({report.mode})" if report.tokens else ""
+    )
     say(f"wrote {report.examples:,} examples to {report.output}{trained}")
     if report.truncated_examples:
-        say(f"{report.truncated_examples:,} examples truncated to {max_length} tokens, "
-            f"losing {report.truncated_trained_tokens:,} trained tokens")
+        say(
+            f"{report.truncated_examples:,} examples truncated to {max_length} tokens, "
+            f"losing {report.truncated_trained_tokens:,} trained tokens"
+        )
     if report.straddling_tokens:
         say(f"{report.straddling_tokens:,} tokens straddle a span boundary (assigned by their first character)")
+    if report.marker_examples:
+        say(
+            f"warning: {len(report.marker_examples):,} examples contain the template's own markers or EOS "
+            f"inside their text (first: {report.marker_examples[0]}); the spans stay exact, but the model "
+            "will read a fake turn boundary there"
+        )
     if report.zero_trained:
-        say(f"warning: {len(report.zero_trained)} examples have no trained token "
-            f"(first: {report.zero_trained[0]}); they teach the model nothing")
+        say(
+            f"warning: {len(report.zero_trained)} examples have no trained token "
+            f"(first: {report.zero_trained[0]}); they teach the model nothing"
+        )

@@ -1,0 +1,214 @@
+"""Labels: tulu+it equals open-instruct's rule token for token; im trains exactly the
+instruction and output tokens and no template token, for every template."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import shared
+from test_templates import CHATML_JINJA, LLAMA2_JINJA
+
+from imdata.dataset import load
+from imdata.jinja import JinjaTemplate
+from imdata.records import Example, Message
+from imdata.spans import IGNORE_INDEX, token_kinds, token_kinds_from_offsets, tokenize_examples
+from imdata.templates import BUILTIN_TEMPLATES, Template, get_template
+from imdata.tokens import TokenizerInfo, load_tokenizer
+
+
+def open_instruct_labels(tok: object, messages: list[dict[str, str]], eos: str) -> tuple[list[int], list[int]]:
+    """open-instruct's `encode_with_messages_format`, re-implemented from its definition:
+    message boundaries come from tokenizing message prefixes."""
+
+    def concat(msgs: list[dict[str, str]]) -> str:
+        out = ""
+        for m in msgs:
+            if m["role"] == "system":
+                out += "<|system|>\n" + m["content"].strip() + "\n"
+            elif m["role"] == "user":
+                out += "<|user|>\n" + m["content"].strip() + "\n"
+            else:
+                out += "<|assistant|>\n" + m["content"].strip() + eos + "\n"
+        return out
+
+    ids = tok.encode(concat(messages).strip()).ids  # type: ignore[attr-defined]
+    labels = list(ids)
+    for i, m in enumerate(messages):
+        if m["role"] == "assistant":
+            continue
+        start = 0 if i == 0 else len(tok.encode(concat(messages[:i])).ids)  # type: ignore[attr-defined]
+        prefix = concat(messages[: i + 1])
+        if i < len(messages) - 1 and messages[i + 1]["role"] == "assistant":
+            prefix += "<|assistant|>\n"
+        end = len(tok.encode(prefix).ids)  # type: ignore[attr-defined]
+        labels[start:end] = [IGNORE_INDEX] * (min(end, len(labels)) - start)
+    return ids, labels
+
+
+def raw_examples(path: Path) -> list[Example]:
+    """Every line of a messages file as an Example, bypassing imdata's loader checks."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        out.append(Example(rec["id"], tuple(Message(m["role"], m["content"]) for m in rec["messages"])))
+    return out
+
+
+@pytest.mark.slow
+def test_tulu_it_equals_open_instruct_on_the_paper_files(paper_files: list[Path], llama2_tokenizer: Path) -> None:
+    tok = load_tokenizer(str(llama2_tokenizer))
+    tmpl = get_template("tulu", eos=tok.eos)
+    checked = 0
+    for path in paper_files:
+        examples = raw_examples(path)
+        for tz in tokenize_examples(examples, tmpl, tok, mode="it"):
+            msgs = [{"role": m.role, "content": m.content} for m in tz.example.messages]
+            ids, labels = open_instruct_labels(tok.tokenizer, msgs, tok.eos)
+            assert tz.input_ids.tolist() == ids, tz.example.id
+            assert tz.labels.tolist() == labels, tz.example.id
+            checked += 1
+    assert checked == 1030 + 2996 + 5305
+
+
+def content_ranges(text: str, example: Example, tmpl: Template) -> list[tuple[int, int, str]]:
+    """Where each message's content sits in the text, found by string search alone."""
+    out, pos = [], 0
+    for m in example.messages:
+        parts = [m.content.strip()]
+        if m.context and tmpl.name == "alpaca":
+            parts.append(m.context.strip())
+        elif m.context:
+            parts = [m.full_content().strip()]
+        for part in parts:
+            k = text.find(part, pos)
+            assert k >= 0, (example.id, part[:40])
+            out.append((k, k + len(part), m.role))
+            pos = k + len(part)
+    return out
+
+
+def check_labels_against_text(tok: TokenizerInfo, tmpl: Template, examples: list[Example]) -> int:
+    """im trains every token inside a message's content and none outside (EOS aside);
+    it trains only assistant content. Judged from offsets and string search, not spans."""
+    tokens_checked = 0
+    it = {tz.example.id: tz for tz in tokenize_examples(examples, tmpl, tok, mode="it")}
+    for tz in tokenize_examples(examples, tmpl, tok, mode="im"):
+        text = tz.rendered.text
+        inside = np.zeros(len(text) + 1, dtype=np.int8)  # 0 template, 1 user/system, 2 assistant, 3 EOS
+        eos = tmpl.eos  # type: ignore[attr-defined]
+        for a, z, role in content_ranges(text, tz.example, tmpl):
+            inside[a:z] = 2 if role == "assistant" else 1
+            k = text.find(eos, z)
+            if role == "assistant" and k >= 0 and not text[z:k].strip():
+                inside[k : k + len(eos)] = 3
+        special = np.asarray(tz.encoding.special_tokens_mask, dtype=bool)
+        it_labels = it[tz.example.id].labels
+        for i, (s, e) in enumerate(tz.offsets):
+            if special[i]:
+                assert tz.labels[i] == IGNORE_INDEX, "BOS never carries loss"
+                continue
+            region = set(inside[s:e].tolist()) if e > s else {int(inside[s])}
+            piece = text[s:e]
+            if len(region) != 1 or not piece.strip():
+                continue  # straddles content and template, or pure whitespace at an edge
+            (where,) = region
+            if where == 0:
+                assert tz.labels[i] == IGNORE_INDEX, (
+                    tmpl.name,
+                    tz.example.id,
+                    "template token trained",
+                    piece,
+                )
+                assert it_labels[i] == IGNORE_INDEX
+            elif where == 3:
+                assert tz.labels[i] == it_labels[i] == tz.input_ids[i], (
+                    tmpl.name,
+                    "EOS not trained",
+                    piece,
+                )
+            elif where in (1, 2):
+                assert tz.labels[i] == tz.input_ids[i], (
+                    tmpl.name,
+                    tz.example.id,
+                    "content token masked",
+                    piece,
+                )
+                assert (it_labels[i] != IGNORE_INDEX) == (where == 2), (tmpl.name, piece)
+            tokens_checked += 1
+    return tokens_checked
+
+
+def real_sample() -> list[Example]:
+    lima = load(str(shared("instruction_modelling/lima_data.jsonl"))).examples
+    multi = [e for e in lima if len(e.messages) > 2][:6]
+    alpaca = load(str(shared("alpagasus/claude_t45.json")), on_error="skip").examples
+    with_input = [e for e in alpaca if e.messages[0].context][:10]
+    system = (
+        Example(
+            "sys",
+            (
+                Message("system", "You answer in French."),
+                Message("user", "Hello there"),
+                Message("assistant", "Bonjour !"),
+                Message("user", "Thanks"),
+                Message("assistant", "De rien."),
+            ),
+        ),
+    )
+    return list(lima[:20]) + multi + with_input + list(alpaca[:10]) + list(system)
+
+
+@pytest.mark.parametrize("name", BUILTIN_TEMPLATES)
+def test_im_trains_content_and_no_template_token(name: str, llama2_tokenizer: Path) -> None:
+    tok = load_tokenizer(str(llama2_tokenizer))
+    assert check_labels_against_text(tok, get_template(name, eos=tok.eos, bos=tok.bos), real_sample()) > 5000
+
+
+@pytest.mark.parametrize("source", [CHATML_JINJA, LLAMA2_JINJA])
+def test_im_with_real_jinja_templates(source: str, llama2_tokenizer: Path) -> None:
+    tok = load_tokenizer(str(llama2_tokenizer))
+    tmpl = JinjaTemplate(source, name="jinja", eos=tok.eos, bos=tok.bos or "<s>")
+    sample = [Example(e.id, tuple(Message(m.role, m.full_content()) for m in e.messages)) for e in real_sample()]
+    assert check_labels_against_text(tok, tmpl, sample) > 5000
+
+
+def test_every_header_is_masked_in_every_turn(llama2_tokenizer: Path) -> None:
+    tok = load_tokenizer(str(llama2_tokenizer))
+    lima = [e for e in load(str(shared("instruction_modelling/lima_data.jsonl"))).examples if len(e.messages) > 2]
+    for tz in tokenize_examples(lima, get_template("tulu", eos=tok.eos), tok, mode="im"):
+        text = tz.rendered.text
+        for header in ("<|user|>", "<|assistant|>"):
+            k = text.find(header)
+            while k >= 0:
+                for i, (s, e) in enumerate(tz.offsets):
+                    if s < k + len(header) and e > k and text[s:e].strip():
+                        assert tz.labels[i] == IGNORE_INDEX, (tz.example.id, header, k)
+                k = text.find(header, k + 1)
+
+
+@pytest.mark.parametrize("tokenizer", ["llama2", "mistral", "gpt2"])
+def test_boundary_lookup_equals_reading_every_offset(tokenizer: str) -> None:
+    tok = load_tokenizer(str(shared(f"tokenizers/{tokenizer}/tokenizer.json")))
+    sample = real_sample()
+    for name in BUILTIN_TEMPLATES:
+        tmpl = get_template(name, eos=tok.eos, bos=tok.bos)
+        rendered = [tmpl.render(e) for e in sample]
+        for r, enc in zip(rendered, tok.encode_batch([r.text for r in rendered]), strict=True):
+            assert np.array_equal(token_kinds(r, enc), token_kinds_from_offsets(r, enc)), (
+                tokenizer,
+                name,
+            )
+
+
+def test_max_length_truncates_and_reports(llama2_tokenizer: Path) -> None:
+    tok = load_tokenizer(str(llama2_tokenizer))
+    ex = load(str(shared("instruction_modelling/lima_data.jsonl"))).examples[:3]
+    full = list(tokenize_examples(ex, get_template("tulu"), tok, mode="im"))
+    cut = list(tokenize_examples(ex, get_template("tulu"), tok, mode="im", max_length=64))
+    for f, c in zip(full, cut, strict=True):
+        assert len(c.input_ids) == min(64, len(f.input_ids))
+        assert c.truncated == len(f.input_ids) - len(c.input_ids)
+        assert np.array_equal(c.labels, f.labels[:64])
