@@ -181,26 +181,46 @@ def tokenize_examples(
     max_length: int | None = None,
     batch_size: int = 512,
 ) -> Iterator[Tokenized]:
-    """Render, tokenize (in batches, on all cores) and label examples, in order."""
+    """Render, tokenize and label examples, in order.
+
+    Rendering and encoding of the next batch run in a background thread (the Rust
+    tokenizer releases the GIL and uses every core) while the caller consumes this one.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def encode(batch: list[Example]) -> tuple[list[Example], list[Rendered], list[Any]]:
+        rendered = [template.render(ex) for ex in batch]
+        return batch, rendered, tokenizer.encode_batch([r.text for r in rendered])
+
+    batches = _chunks(examples, batch_size)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imdata-encode") as pool:
+        first = next(batches, None)
+        pending = pool.submit(encode, first) if first else None
+        while pending is not None:
+            batch, rendered, encodings = pending.result()
+            nxt = next(batches, None)
+            pending = pool.submit(encode, nxt) if nxt else None
+            yield from _label_batch(batch, rendered, encodings, mode, max_length)
+
+
+def _chunks(examples: Iterable[Example], size: int) -> Iterator[list[Example]]:
     batch: list[Example] = []
     for ex in examples:
         batch.append(ex)
-        if len(batch) >= batch_size:
-            yield from _tokenize_batch(batch, template, tokenizer, mode, max_length)
+        if len(batch) >= size:
+            yield batch
             batch = []
     if batch:
-        yield from _tokenize_batch(batch, template, tokenizer, mode, max_length)
+        yield batch
 
 
-def _tokenize_batch(
+def _label_batch(
     batch: list[Example],
-    template: Template,
-    tokenizer: TokenizerInfo,
+    rendered: list[Rendered],
+    encodings: list[Any],
     mode: LossMode,
     max_length: int | None,
 ) -> Iterator[Tokenized]:
-    rendered = [template.render(ex) for ex in batch]
-    encodings = tokenizer.encode_batch([r.text for r in rendered])
     table = trained_table(mode)
     for ex, r, enc in zip(batch, rendered, encodings, strict=True):
         ids = np.asarray(enc.ids, dtype=np.int64)
