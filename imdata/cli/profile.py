@@ -1,0 +1,190 @@
+"""``imdata profile``: lengths, the instruction/output ratio and trained tokens, side by side."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from imdata.choices import REPORT_FORMATS
+from imdata.cli._common import say, template_option, tokenizer_option
+from imdata.dataset import FORMAT_CHOICES, ON_ERROR
+from imdata.summary import UNITS
+
+
+@click.command()
+@click.argument("data", nargs=-1, required=True)
+@click.option(
+    "--unit",
+    type=click.Choice(UNITS),
+    default=None,
+    help="Length unit. [default: tokens with --tokenizer, else words (the paper's Table 5)]",
+)
+@tokenizer_option()
+@template_option()
+@click.option("--name", "names", multiple=True, help="A name per DATA, in order (default: the file name).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(REPORT_FORMATS),
+    default="table",
+    show_default=True,
+    help="How the report on stdout is written.",
+)
+@click.option(
+    "--max-length",
+    type=click.IntRange(1),
+    default=None,
+    help="(tokens) Count examples a trainer would truncate at N tokens and what each mode loses.",
+)
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also store per-example rows and summaries in this DuckDB file (re-profiling replaces).",
+)
+@click.option(
+    "--plots",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write lengths.png, ratio.png and instruction_vs_output.png to this folder.",
+)
+@click.option(
+    "--input-format",
+    "input_format",
+    type=click.Choice(FORMAT_CHOICES),
+    default="auto",
+    show_default=True,
+    help="Record format of DATA; detected from the fields by default.",
+)
+@click.option(
+    "--role-map",
+    multiple=True,
+    metavar="FROM=TO",
+    help="Map a source role to system|user|assistant (repeatable), e.g. narrator=system.",
+)
+@click.option(
+    "--on-error",
+    type=click.Choice(ON_ERROR),
+    default="raise",
+    show_default=True,
+    help="Stop at the first bad record, or skip bad records; skips are counted in the report.",
+)
+@click.option(
+    "--rejects",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="With --on-error skip: write the skipped records (and why) to this JSONL file.",
+)
+@click.option("--force", is_flag=True, help="Overwrite existing plots or rejects file.")
+def profile(
+    data: tuple[str, ...],
+    unit: str | None,
+    tokenizer: str | None,
+    template: str,
+    names: tuple[str, ...],
+    fmt: str,
+    max_length: int | None,
+    db: str | None,
+    plots: str | None,
+    input_format: str,
+    role_map: tuple[str, ...],
+    on_error: str,
+    rejects: str | None,
+    force: bool,
+) -> None:
+    """Profile DATA: lengths, the instruction/output ratio and what each loss mode trains.
+
+    Per dataset: instruction, output, template and total lengths; the instruction/output
+    ratio (with the number of examples, the paper's deciding factor for IM); the tokens
+    (or words) IT and IM would train. Several files are profiled side by side;
+    `--format markdown` is ready to paste into a paper or a data card.
+    """
+    from imdata.dataset import SkipLog, parse_role_map
+    from imdata.profile import profile as run_profile
+
+    if tokenizer and unit in ("words", "chars"):
+        say(f"measuring in {unit}; --tokenizer only sets the template's EOS/BOS strings")
+    _check_outputs(rejects, plots, force)
+    started = time.perf_counter()
+    bar = _ProgressLine() if sys.stderr.isatty() else None
+    report = run_profile(
+        list(data),
+        unit=unit,  # type: ignore[arg-type]
+        tokenizer=tokenizer,
+        template=template,
+        max_length=max_length,
+        names=list(names) or None,
+        format=input_format,  # type: ignore[arg-type]
+        role_map=parse_role_map(role_map),
+        on_error=on_error,  # type: ignore[arg-type]
+        on_progress=bar,
+    )
+    if bar is not None:
+        bar.close()
+    for d in report.datasets:
+        if d.skipped or d.warnings:
+            n_skip, n_warn = sum(d.skipped.values()), sum(d.warnings.values())
+            say(f"{d.path}: skipped {n_skip}, kept with warnings {n_warn} (counted in the report)")
+    click.echo(report.render(fmt))
+    n = report.examples.height
+    say(
+        f"profiled {len(report.datasets)} dataset(s), {n:,} examples, in {report.unit} "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
+    if rejects:
+        merged = SkipLog([r for log in report.skip_logs for r in log.rejected])
+        merged.write(rejects, force=force)
+        say(f"wrote {merged.total} rejected records to {rejects}")
+    if db:
+        from imdata import store
+
+        con = store.connect(db)
+        try:
+            rows = store.save_profile(con, report)
+        finally:
+            con.close()
+        say(
+            f"stored {rows:,} example rows and {len(report.datasets)} summaries in {db} "
+            "(tables profile_examples, profile_datasets)"
+        )
+    if plots:
+        from imdata.plots import profile_plots
+
+        for p in profile_plots(report, plots, force=force):
+            say(f"wrote {p}")
+
+
+def _check_outputs(rejects: str | None, plots: str | None, force: bool) -> None:
+    """Fail before the work, not after it, when an output cannot be written."""
+    from pathlib import Path
+
+    from imdata import io
+
+    if rejects:
+        io.check_writable(Path(rejects), force=force)
+    if plots:
+        from imdata.plots import plot_paths
+
+        plot_paths(plots, force=force)
+
+
+class _ProgressLine:
+    """A one-line counter on stderr (terminals only): examples done per dataset and the rate."""
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self.start = time.perf_counter()
+
+    def __call__(self, name: str, done: int) -> None:
+        if name != self.name:
+            if self.name is not None:
+                click.echo("", err=True)
+            self.name, self.start = name, time.perf_counter()
+        rate = done / max(time.perf_counter() - self.start, 1e-9)
+        click.echo(f"\rprofiling {name}: {done:,} examples ({rate:,.0f}/s)\033[K", nl=False, err=True)
+
+    def close(self) -> None:
+        if self.name is not None:
+            click.echo("", err=True)

@@ -1,0 +1,300 @@
+"""Per-dataset summaries of a profile, and their renderings (table, markdown, CSV, JSON).
+
+Statistics are over examples: ``sd`` is the population standard deviation (the paper's),
+``p90``/``p99`` interpolate linearly between order statistics (numpy's default). ``ratio``
+is mean(instruction) / mean(output), the number the paper reports; ``median_ratio`` is the
+median of per-example ratios over the examples whose output is not empty (an empty output
+has no ratio; ``output_empty`` counts them). Both are null when no output has any length.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from imdata.dataset import SkipLog
+    from imdata.profile import ProfileReport
+
+#: the units a profile measures in (declared here, a light module, so the CLI can use it)
+Unit = Literal["words", "tokens", "chars"]
+UNITS: tuple[str, ...] = get_args(Unit)
+
+_STATS = ("mean", "sd", "median", "p90", "p99", "max")
+_MEASURES = ("instruction", "output", "total", "template", "turns")
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """The spread of one per-example column."""
+
+    mean: float
+    sd: float
+    median: float
+    p90: float
+    p99: float
+    max: int
+
+    def to_dict(self) -> dict[str, float | int]:
+        """``{"mean", "sd", "median", "p90", "p99", "max"}``, floats to 4 decimals."""
+        return {k: (getattr(self, k) if k == "max" else round(getattr(self, k), 4)) for k in _STATS}
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """One dataset's profile in one unit."""
+
+    name: str
+    path: str
+    fingerprint: str
+    format: str
+    unit: str
+    examples: int
+    instruction: Stats
+    output: Stats
+    total: Stats
+    template: Stats
+    turns: Stats
+    ratio: float | None
+    median_ratio: float | None
+    output_empty: int
+    trained_it: int
+    trained_im: int
+    im_over_it: float | None
+    max_length: int | None
+    truncated: int | None
+    truncated_tokens: int | None
+    lost_it: int | None
+    lost_im: int | None
+    skipped: Mapping[str, int]
+    warnings: Mapping[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of one dataset (see the README for every key)."""
+        trunc = None
+        if self.max_length is not None:
+            trunc = {
+                "max_length": self.max_length,
+                "examples": self.truncated,
+                "tokens": self.truncated_tokens,
+                "lost_it": self.lost_it,
+                "lost_im": self.lost_im,
+            }
+        out: dict[str, Any] = {
+            "name": self.name, "path": self.path, "fingerprint": self.fingerprint,
+            "format": self.format, "unit": self.unit, "examples": self.examples,
+            "ratio": _r(self.ratio), "median_ratio": _r(self.median_ratio),
+            "output_empty": self.output_empty,
+            "trained": {"it": self.trained_it, "im": self.trained_im,
+                        "im_over_it": _r(self.im_over_it)},
+            "truncation": trunc,
+            "skipped": {"total": sum(self.skipped.values()), "reasons": dict(self.skipped)},
+            "warnings": {"total": sum(self.warnings.values()), "reasons": dict(self.warnings)},
+        }  # fmt: skip
+        for m in _MEASURES:
+            out[m] = getattr(self, m).to_dict()
+        return out
+
+    def flat(self) -> dict[str, Any]:
+        """One flat row (CSV, the store): ``instruction_mean``, ``trained_it``, ..."""
+        row: dict[str, Any] = {"name": self.name, "unit": self.unit, "examples": self.examples}
+        for m in _MEASURES:
+            for k, v in getattr(self, m).to_dict().items():
+                row[f"{m}_{k}"] = v
+        row |= {
+            "ratio": _r(self.ratio), "median_ratio": _r(self.median_ratio),
+            "output_empty": self.output_empty, "trained_it": self.trained_it,
+            "trained_im": self.trained_im, "im_over_it": _r(self.im_over_it),
+            "max_length": self.max_length, "truncated": self.truncated,
+            "truncated_tokens": self.truncated_tokens, "lost_it": self.lost_it,
+            "lost_im": self.lost_im,
+            "skipped": sum(self.skipped.values()), "warnings": sum(self.warnings.values()),
+            "path": self.path, "fingerprint": self.fingerprint, "format": self.format,
+        }  # fmt: skip
+        return row
+
+
+def _r(x: float | None, nd: int = 4) -> float | None:
+    return None if x is None else round(x, nd)
+
+
+def _stats(col: pl.Series) -> Stats:
+    return Stats(
+        mean=float(col.mean()),  # type: ignore[arg-type]
+        sd=float(col.std(ddof=0)),  # type: ignore[arg-type]
+        median=float(col.median()),  # type: ignore[arg-type]
+        p90=float(col.quantile(0.9, "linear")),  # type: ignore[arg-type]
+        p99=float(col.quantile(0.99, "linear")),  # type: ignore[arg-type]
+        max=int(col.max()),  # type: ignore[arg-type]
+    )
+
+
+def summarise(
+    frame: pl.DataFrame,
+    *,
+    name: str,
+    path: str,
+    fingerprint: str,
+    format: str,
+    unit: str,
+    log: SkipLog,
+    max_length: int | None,
+) -> DatasetSummary:
+    """Summarise one dataset's per-example frame (columns of :data:`imdata.profile.COLUMNS`)."""
+    instr, out = _stats(frame["instruction"]), _stats(frame["output"])
+    ratios = frame["ratio"].drop_nulls()
+    it, im = int(frame["trained_it"].sum()), int(frame["trained_im"].sum())
+    trunc = frame["truncated"] if max_length is not None else None
+    return DatasetSummary(
+        name=name, path=path, fingerprint=fingerprint, format=format, unit=unit,
+        examples=frame.height, instruction=instr, output=out, total=_stats(frame["total"]),
+        template=_stats(frame["template"]), turns=_stats(frame["turns"]),
+        ratio=instr.mean / out.mean if out.mean else None,
+        median_ratio=float(ratios.median()) if len(ratios) else None,  # type: ignore[arg-type]
+        output_empty=frame.height - len(ratios),
+        trained_it=it, trained_im=im, im_over_it=im / it if it else None,
+        max_length=max_length,
+        truncated=None if trunc is None else int((trunc > 0).sum()),
+        truncated_tokens=None if trunc is None else int(trunc.sum()),
+        lost_it=None if trunc is None else int(frame["lost_it"].sum()),
+        lost_im=None if trunc is None else int(frame["lost_im"].sum()),
+        skipped=log.counts, warnings=log.warning_counts,
+    )  # fmt: skip
+
+
+def report_dict(report: ProfileReport) -> dict[str, Any]:
+    """The whole report as JSON-ready data: ``{"datasets": [...], "unit", ...}``."""
+    from imdata import __version__
+
+    return {
+        "datasets": [d.to_dict() for d in report.datasets],
+        "unit": report.unit,
+        "template": report.template,
+        "template_fingerprint": report.template_fingerprint,
+        "tokenizer": report.tokenizer,
+        "tokenizer_fingerprint": report.tokenizer_fingerprint,
+        "max_length": report.max_length,
+        "imdata_version": __version__,
+    }
+
+
+# --- text renderings ----------------------------------------------------------------------
+
+
+def _num(x: float | int | None, nd: int = 2) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, int):
+        return f"{x:,}"
+    return f"{x:,.{nd}f}"
+
+
+def _main_rows(report: ProfileReport, md: bool) -> tuple[list[str], list[list[str]]]:
+    pm = " ± " if md else " ±"
+    head = ["dataset", "examples", "instruction", "output", "total", "instr/output", "median ratio",
+            "trained IT", "trained IM", "IM/IT"]  # fmt: skip
+    trunc = report.max_length is not None
+    if trunc:
+        head += [f"truncated @{report.max_length}", "lost IT", "lost IM"]
+    head += ["skipped"]
+    rows = []
+    for d in report.datasets:
+        row = [d.name, _num(d.examples),
+               f"{_num(d.instruction.mean)}{pm}{_num(d.instruction.sd)}",
+               f"{_num(d.output.mean)}{pm}{_num(d.output.sd)}",
+               f"{_num(d.total.mean)}{pm}{_num(d.total.sd)}",
+               _num(d.ratio, 4), _num(d.median_ratio, 4),
+               _num(d.trained_it), _num(d.trained_im), _num(d.im_over_it)]  # fmt: skip
+        if trunc:
+            row += [_num(d.truncated), _num(d.lost_it), _num(d.lost_im)]
+        row += [_num(sum(d.skipped.values()))]
+        rows.append(row)
+    return head, rows
+
+
+def _spread_rows(report: ProfileReport) -> tuple[list[str], list[list[str]]]:
+    head = ["dataset"]
+    for m in ("instruction", "output", "total"):
+        head += [f"{m} median", "p90", "p99", "max"]
+    rows = []
+    for d in report.datasets:
+        row = [d.name]
+        for m in ("instruction", "output", "total"):
+            s: Stats = getattr(d, m)
+            row += [_num(s.median, 1), _num(s.p90, 1), _num(s.p99, 1), _num(s.max)]
+        rows.append(row)
+    return head, rows
+
+
+def _notes(report: ProfileReport) -> list[str]:
+    notes = []
+    for d in report.datasets:
+        if d.skipped:
+            n = sum(d.skipped.values())
+            parts = ", ".join(f"{k} {v}" for k, v in d.skipped.items())
+            notes.append(f"{d.name}: skipped {n:,} {_records(n)} ({parts}); not profiled")
+        if d.warnings:
+            n = sum(d.warnings.values())
+            parts = ", ".join(f"{k} {v}" for k, v in d.warnings.items())
+            notes.append(f"{d.name}: kept {n:,} {_records(n)} with empty turns ({parts})")
+        if d.output_empty:
+            notes.append(f"{d.name}: {d.output_empty:,} examples have an empty output; no per-example ratio")
+    return notes
+
+
+def _records(n: int) -> str:
+    return "record" if n == 1 else "records"
+
+
+def _caption(report: ProfileReport) -> str:
+    unit = report.unit
+    tok = f", tokenizer {report.tokenizer}" if report.tokenizer else ""
+    return (f"lengths in {unit} (mean ± population sd), template {report.template}{tok}; "
+            f"instr/output = mean instruction / mean output (the paper's ratio); "
+            f"trained = {unit} each loss mode trains, summed")  # fmt: skip
+
+
+def text_table(head: list[str], rows: list[list[str]]) -> str:
+    """Aligned text: the first column left, the others right-aligned (numbers)."""
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(head)]
+
+    def line(cells: list[str]) -> str:  # noqa: E306
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    return "\n".join([line(head), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
+
+
+def md_table(head: list[str], rows: list[list[str]]) -> str:
+    """A GitHub markdown table, numbers right-aligned."""
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|",
+    ]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def render_summaries(report: ProfileReport, fmt: str) -> str:
+    """``table`` (aligned text), ``markdown`` (paste-ready) or ``csv`` (one row per dataset)."""
+    if fmt == "csv":
+        buf = io.StringIO()
+        rows = [d.flat() for d in report.datasets]
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        return buf.getvalue().rstrip("\n")
+    md = fmt == "markdown"
+    table = md_table if md else text_table
+    notes = _notes(report)
+    parts = [_caption(report) + (":" if not md else "."), "", table(*_main_rows(report, md)), "",
+             f"spread in {report.unit}:" if not md else f"Spread in {report.unit}.", "",
+             table(*_spread_rows(report))]  # fmt: skip
+    if notes:
+        parts += ["", *[("- " if md else "") + n for n in notes]]
+    return "\n".join(parts)
