@@ -109,13 +109,13 @@ _FG = {
     "eos": "33",
     "special": "90",
 }
-_BG = {
-    "template": "100",
-    "system": "45",
-    "instruction": "44",
-    "output": "42",
-    "eos": "43",
-    "special": "100",
+_BG = {  # light backgrounds, so black text stays readable on them
+    "template": "47",
+    "system": "105",
+    "instruction": "104",
+    "output": "102",
+    "eos": "103",
+    "special": "47",
 }
 
 

@@ -50,12 +50,12 @@ def show(
     on_error: str,
     rejects: str | None,
 ) -> None:
-    r"""Print one example of DATA with each token coloured by span kind and by trained / masked.
+    """Print one example of DATA with each token coloured by span kind and by trained / masked.
 
     \b
     imdata show train.jsonl --index 3 -k tokenizer.json --mode im
     imdata show train.jsonl --id lima_7 -k tokenizer.json --html mask.html
-    """
+    """  # noqa: D301 - \b is click's no-rewrap marker
     import sys
 
     from imdata.io import atomic_output

@@ -58,12 +58,12 @@ def spans(
     output: str,
     force: bool,
 ) -> None:
-    r"""Render DATA with a chat template and write spans (and labels) for a trainer.
+    """Render DATA with a chat template and write spans (and labels) for a trainer.
 
     \b
     imdata spans train.jsonl -o train.spans.jsonl
     imdata spans train.jsonl -k tokenizer.json --mode im --to hf -o train_im/
-    """
+    """  # noqa: D301 - \b is click's no-rewrap marker
     from imdata.export import spans as export_spans
 
     sets = load_inputs(data, fmt=fmt, role_map=role_map, on_error=on_error, rejects=rejects, force=force)
