@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,7 @@ def dolly() -> list[Any]:
 
 
 @pytest.mark.parametrize("mode", ["it", "im", "all"])
-def test_rows_carry_exactly_the_labels_of_tokenize_examples(
-    tok: TokenizerInfo, dolly: list, mode: str
-) -> None:
+def test_rows_carry_exactly_the_labels_of_tokenize_examples(tok: TokenizerInfo, dolly: list, mode: str) -> None:
     ds = to_hf_dataset(dolly, tokenizer=tok, mode=mode)  # type: ignore[arg-type]
     assert ds.column_names == [
         "id",
@@ -182,3 +181,23 @@ def test_packed_batch_gives_the_unpacked_loss(tok: TokenizerInfo, dolly: list) -
     packed_loss = summed(col(list(packed)))
     assert len(packed) < len(plain)
     assert packed_loss == pytest.approx(unpacked, rel=1e-6)
+
+
+def test_same_rows_as_the_hf_export(tok: TokenizerInfo, tmp_path: Path) -> None:
+    """``to_hf_dataset`` and ``imdata spans --to hf`` give a trainer the same rows."""
+    import datasets
+
+    from imdata.export import spans
+
+    data = load(str(shared("instruction_modelling/lima_data.jsonl")))
+    data = dataclasses.replace(data, examples=data.examples[:40])
+    out = tmp_path / "lima_hf"
+    exported = spans(data, tokenizer=tok, mode="im", to="hf", max_length=512, output=str(out))
+    ours = to_hf_dataset(data, tokenizer=tok, mode="im", max_length=512)
+    theirs = datasets.load_from_disk(str(out))
+    assert theirs["id"] == ours["id"]
+    assert theirs["input_ids"] == ours["input_ids"]
+    assert theirs["labels"] == ours["labels"]
+    r = report(ours)
+    assert (r.trained_tokens, r.truncated_examples) == (exported.trained_tokens, exported.truncated_examples)
+    assert r.truncated_trained_tokens == exported.truncated_trained_tokens > 0
