@@ -24,8 +24,9 @@ from typing import Any
 
 from imdata.errors import ImdataError
 
-#: pairs below this many are scored in this process: a pool costs more than it saves
-_MIN_PARALLEL = 400
+#: with the default workers, fewer pairs than this are scored in this process: starting a
+#: spawned pool costs about a second, about what 1,000 pairs take to score
+_MIN_PARALLEL = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,19 +155,18 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def score_pairs(
-    hypotheses: Sequence[str], references: Sequence[str], *, workers: int | None = None
-) -> PairScores:
+def score_pairs(hypotheses: Sequence[str], references: Sequence[str], *, workers: int | None = None) -> PairScores:
     """Score aligned pairs: sentence BLEU, longest verbatim overlap (words), exact match.
 
     The pairs are cut into chunks scored by a process pool; results come back in the order
-    given and are identical to a single-process loop (``workers=1``).
+    given and are identical to a single-process loop (``workers=1``). With ``workers=None``
+    (all cores) small batches are scored in this process.
     """
     if len(hypotheses) != len(references):
         raise ValueError("hypotheses and references differ in length")
     pairs = list(zip(hypotheses, references, strict=True))
     n_workers = default_workers() if workers is None else max(1, workers)
-    if n_workers == 1 or len(pairs) < _MIN_PARALLEL:
+    if n_workers == 1 or len(pairs) < 2 or (workers is None and len(pairs) < _MIN_PARALLEL):
         rows = _score_chunk(pairs)
     else:
         import multiprocessing
@@ -186,6 +186,4 @@ def score_pairs(
                 'script, put the call under `if __name__ == "__main__":` (processes are spawned), '
                 "or pass workers=1"
             ) from None
-    return PairScores(
-        tuple(r[0] for r in rows), tuple(r[1] for r in rows), tuple(r[2] for r in rows)
-    )
+    return PairScores(tuple(r[0] for r in rows), tuple(r[1] for r in rows), tuple(r[2] for r in rows))

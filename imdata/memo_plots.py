@@ -127,9 +127,7 @@ def plot_cdf(report: MemorizationReport, path: Path, *, force: bool = False) -> 
 def plot_differences(report: MemorizationReport, path: Path, *, force: bool = False) -> None:
     """Difference of mean BLEU from the baseline with its bootstrap confidence interval."""
     plt = _pyplot()
-    comps = sorted(
-        (c for c in report.comparisons if c.difference is not None), key=lambda c: c.difference or 0
-    )
+    comps = sorted((c for c in report.comparisons if c.difference is not None), key=lambda c: c.difference or 0)
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.38 * len(comps)))
     ys = np.arange(len(comps))
     diffs = np.array([c.difference for c in comps], dtype=float)
@@ -137,9 +135,7 @@ def plot_differences(report: MemorizationReport, path: Path, *, force: bool = Fa
     hi = np.array([c.ci_high for c in comps], dtype=float) - diffs
     colors = [_OTHER_COLOR if c.significant else "#999999" for c in comps]
     for y, d, low, high, color in zip(ys, diffs, lo, hi, colors, strict=True):
-        ax.errorbar(
-            [d], [y], xerr=[[low], [high]], fmt="none", ecolor=color, elinewidth=2, capsize=3
-        )
+        ax.errorbar([d], [y], xerr=[[low], [high]], fmt="none", ecolor=color, elinewidth=2, capsize=3)
     ax.scatter(diffs, ys, color=colors, zorder=3)
     ax.axvline(0, color="black", linewidth=1)
     ax.set_yticks(ys, [f"{c.run} (n={c.shared})" for c in comps])

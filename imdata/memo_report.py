@@ -98,15 +98,9 @@ def comparison_rows(report: MemorizationReport) -> list[tuple[str, ...]]:
 
 def _text_table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
-    line = "  ".join(
-        h.ljust(w) if i == 0 else h.rjust(w)
-        for i, (h, w) in enumerate(zip(head, widths, strict=True))
-    )
+    line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths, strict=True)))
     body = [
-        "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        )
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
         for r in rows
     ]
     return "\n".join([line, *body])
@@ -129,8 +123,7 @@ def notes(report: MemorizationReport) -> list[str]:
         usual = sizes.most_common(1)[0][0]
         odd = ", ".join(f"{r.name} {r.pairs}" for r in report.runs if r.pairs != usual)
         out.append(
-            f"Runs differ in size: {odd} pairs, the others {usual}; differences use only the "
-            "examples both runs share."
+            f"Runs differ in size: {odd} pairs, the others {usual}; differences use only the examples both runs share."
         )
     for r in report.runs:
         for reason, n in r.problems.items():
@@ -145,8 +138,7 @@ def notes(report: MemorizationReport) -> list[str]:
         )
     if report.nearest_scored is not None:
         out.append(
-            f"Nearest matching scored {report.nearest_scored:,} pairs exactly instead of all "
-            f"{report.all_pairs:,}."
+            f"Nearest matching scored {report.nearest_scored:,} pairs exactly instead of all {report.all_pairs:,}."
         )
     return out
 
@@ -194,8 +186,7 @@ def render(report: MemorizationReport, fmt: ReportFormat = "table") -> str:
         return buf.getvalue().rstrip("\n")
     table = _md_table if fmt == "markdown" else _text_table
     parts = [
-        f"match: {report.match}; sentence BLEU: {report.signatures.sentence}; "
-        f"corpus BLEU: {report.signatures.corpus}",
+        f"match: {report.match}; sentence BLEU: {report.signatures.sentence}; corpus BLEU: {report.signatures.corpus}",
         table(_RUN_HEAD, run_rows(report)),
     ]
     if report.comparisons:
@@ -235,9 +226,7 @@ def _examples(report: MemorizationReport, top: int) -> list[str]:
     return out
 
 
-def write_report(
-    report: MemorizationReport, directory: str, *, top: int = 3, force: bool = False
-) -> list[str]:
+def write_report(report: MemorizationReport, directory: str, *, top: int = 3, force: bool = False) -> list[str]:
     """Write ``report.md``, the PNG figures and ``pairs.csv`` (every pair) to ``directory``."""
     from imdata import memo_plots
 
@@ -245,9 +234,7 @@ def write_report(
     if d.exists() and not d.is_dir():
         raise OutputError(f"--report {directory}: is a file; give a folder")
     if (d / "report.md").exists() and not force:
-        raise OutputError(
-            f"--report {directory}: already holds a report; pass --force to overwrite it"
-        )
+        raise OutputError(f"--report {directory}: already holds a report; pass --force to overwrite it")
     d.mkdir(parents=True, exist_ok=True)
     figures = ["bleu_distributions.png", "bleu_cdf.png"]
     memo_plots.plot_distributions(report, d / figures[0], force=True)
@@ -262,9 +249,7 @@ def write_report(
         if frames:
             fh.write(pl.concat(frames).select("run", pl.exclude("run")).write_csv())
     t = report.train
-    files = ", ".join(
-        f"`{p}` (sha256 {f[:12]})" for p, f in zip(t.paths, t.fingerprints, strict=True)
-    )
+    files = ", ".join(f"`{p}` (sha256 {f[:12]})" for p, f in zip(t.paths, t.fingerprints, strict=True))
     lines = [
         "# Memorisation report",
         "",

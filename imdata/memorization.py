@@ -110,11 +110,7 @@ class Comparison:
     @property
     def significant(self) -> bool:
         """Whether the confidence interval excludes zero."""
-        return (
-            self.ci_low is not None
-            and self.ci_high is not None
-            and (self.ci_low > 0 or self.ci_high < 0)
-        )
+        return self.ci_low is not None and self.ci_high is not None and (self.ci_low > 0 or self.ci_high < 0)
 
 
 @dataclass(frozen=True)
@@ -199,14 +195,9 @@ def memorize(
     if match not in MATCHES:
         raise OptionError(f"--match {match!r}: expected one of {', '.join(MATCHES)}")
     if names and len(names) != len(outputs):
-        raise OptionError(
-            f"{len(names)} --name for {len(outputs)} --outputs; give one name per output file"
-        )
+        raise OptionError(f"{len(names)} --name for {len(outputs)} --outputs; give one name per output file")
     side = load_train(train)
-    runs = [
-        o if isinstance(o, Run) else load_run(o, name=names[i] if names else None)
-        for i, o in enumerate(outputs)
-    ]
+    runs = [o if isinstance(o, Run) else load_run(o, name=names[i] if names else None) for i, o in enumerate(outputs)]
     if names:
         runs = [
             Run(n, r.path, r.fingerprint, r.records, r.outputs, r.problems, r.messages)
@@ -216,9 +207,7 @@ def memorize(
     if dupes:
         raise OptionError(f"two runs are named {dupes[0]!r}; name each one with --name")
     if baseline is not None and baseline not in {r.name for r in runs}:
-        raise OptionError(
-            f"--baseline {baseline!r} is not a run; runs: {', '.join(r.name for r in runs)}"
-        )
+        raise OptionError(f"--baseline {baseline!r} is not a run; runs: {', '.join(r.name for r in runs)}")
 
     train_log: Counter[str] = Counter(side.problems)
     train_msgs = dict(side.messages)
@@ -235,9 +224,7 @@ def memorize(
         for r in runs:
             idx = found.index[pos : pos + len(r.outputs)].tolist()
             pos += len(r.outputs)
-            paired.append(
-                (r, list(zip(r.outputs, idx, strict=True)), Counter(r.problems), dict(r.messages))
-            )
+            paired.append((r, list(zip(r.outputs, idx, strict=True)), Counter(r.problems), dict(r.messages)))
     else:
         index = pair_index(side, match, template, train_log, train_msgs)
         paired = [(r, *pair_run(r, match, index)) for r in runs]
@@ -282,9 +269,7 @@ def memorize(
         for r in reports
         if r.name != base
     )
-    side = TrainSide(
-        side.paths, side.fingerprints, side.examples, side.skipped, dict(train_log), train_msgs
-    )
+    side = TrainSide(side.paths, side.fingerprints, side.examples, side.skipped, dict(train_log), train_msgs)
     return MemorizationReport(
         match,
         side,
@@ -327,9 +312,7 @@ def _pairs_frame(
         rows["overlap_words"].append(ov)
         rows["exact"].append(ex)
         rows["instruction"].append(
-            out.instruction
-            if out.instruction is not None
-            else (tex.first_instruction if tex else None)
+            out.instruction if out.instruction is not None else (tex.first_instruction if tex else None)
         )
         rows["output"].append(out.text)
         rows["reference"].append(tex.first_output if tex else None)
@@ -408,9 +391,7 @@ def paired_bootstrap(
     return float(lo), float(hi)
 
 
-def _compare(
-    base: RunReport, run: RunReport, *, seed: int, n: int, confidence: float
-) -> Comparison:
+def _compare(base: RunReport, run: RunReport, *, seed: int, n: int, confidence: float) -> Comparison:
     joined = base.pairs_frame.select("key", "bleu").join(
         run.pairs_frame.select("key", "bleu"), on="key", how="inner", suffix="_run"
     )
@@ -418,6 +399,4 @@ def _compare(
         return Comparison(base.name, run.name, 0, None, None, None, None, None)
     a, b = joined["bleu"].to_numpy(), joined["bleu_run"].to_numpy()
     lo, hi = paired_bootstrap(a, b, n=n, seed=seed, confidence=confidence)
-    return Comparison(
-        base.name, run.name, len(a), float(a.mean()), float(b.mean()), float((b - a).mean()), lo, hi
-    )
+    return Comparison(base.name, run.name, len(a), float(a.mean()), float(b.mean()), float((b - a).mean()), lo, hi)

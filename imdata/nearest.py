@@ -143,9 +143,7 @@ def nearest(outputs: Sequence[str], references: Sequence[str]) -> NearestResult:
     scored = 0
     for i, out in enumerate(outputs):
         hyp = vocab.encode(out)
-        correct = np.stack(
-            [t.matches(_ngram_keys(hyp, n), n_refs) for n, t in enumerate(tables, 1)], 1
-        )
+        correct = np.stack([t.matches(_ngram_keys(hyp, n), n_refs) for n, t in enumerate(tables, 1)], 1)
         est = estimate(correct, len(hyp), ref_lens)
         first = int(np.argmax(est))
         if est[first] <= 0:

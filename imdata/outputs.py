@@ -116,9 +116,7 @@ def load_run(path: str, *, name: str | None = None) -> Run:
         raise ImdataError(f"{path}: holds no records; is it the right file?")
     if not name:
         name = next(iter(generators)) if len(generators) == 1 else dataset_name(path)
-    return Run(
-        name, path, io.fingerprint(path), records, tuple(outputs), dict(log.counts), log.first
-    )
+    return Run(name, path, io.fingerprint(path), records, tuple(outputs), dict(log.counts), log.first)
 
 
 def _parse(rec: Any, path: str, where: str) -> Output:
@@ -135,9 +133,7 @@ def _parse(rec: Any, path: str, where: str) -> Output:
         (
             str(rec[k])
             for k in _ID_FIELDS
-            if isinstance(rec.get(k), str | int)
-            and not isinstance(rec.get(k), bool)
-            and str(rec[k]) != ""
+            if isinstance(rec.get(k), str | int) and not isinstance(rec.get(k), bool) and str(rec[k]) != ""
         ),
         None,
     )
@@ -167,9 +163,7 @@ def _parse(rec: Any, path: str, where: str) -> Output:
     instruction = None
     if isinstance(rec.get("instruction"), str):
         inp = rec.get("input")
-        instruction = Message(
-            "user", rec["instruction"], inp if isinstance(inp, str) else ""
-        ).full_content()
+        instruction = Message("user", rec["instruction"], inp if isinstance(inp, str) else "").full_content()
     elif isinstance(rec.get("prompt"), str):
         instruction = rec["prompt"]
     return Output(where, ident, instruction, text)
@@ -177,9 +171,7 @@ def _parse(rec: Any, path: str, where: str) -> Output:
 
 def _from_messages(msgs: Any, path: str, where: str) -> tuple[str | None, str]:
     if not isinstance(msgs, list):
-        raise DataError(
-            path, where, "messages", "is not a list", "fix the record", reason="not-an-object"
-        )
+        raise DataError(path, where, "messages", "is not a list", "fix the record", reason="not-an-object")
     instruction: str | None = None
     for i, m in enumerate(msgs):
         role = m.get("role") if isinstance(m, Mapping) else None

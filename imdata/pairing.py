@@ -40,9 +40,7 @@ def norm(text: str) -> str:
     return " ".join(text.split())
 
 
-def load_train(
-    train: str | Dataset | Sequence[str | Dataset], *, on_error: str = "skip"
-) -> TrainSide:
+def load_train(train: str | Dataset | Sequence[str | Dataset], *, on_error: str = "skip") -> TrainSide:
     """Load the training side: one or several files, the first of any repeated id kept."""
     items = [train] if isinstance(train, str | Dataset) else list(train)
     sets = [t if isinstance(t, Dataset) else load(t, on_error=on_error) for t in items]  # type: ignore[arg-type]
@@ -64,8 +62,7 @@ def load_train(
                 problems["empty-train-output"] += 1
                 messages.setdefault(
                     "empty-train-output",
-                    f"{ds.path}: example {ex.id!r} has an empty "
-                    "output; outputs paired with it score 0",
+                    f"{ds.path}: example {ex.id!r} has an empty output; outputs paired with it score 0",
                 )
             examples.append(ex)
     skipped = Counter[str]()
@@ -97,8 +94,7 @@ def pair_index(
             log["no-user-turn"] += 1
             messages.setdefault(
                 "no-user-turn",
-                f"training example {ex.id!r} has no user turn; "
-                "no output can be matched to it by instruction",
+                f"training example {ex.id!r} has no user turn; no output can be matched to it by instruction",
             )
             continue
         key = norm(ex.first_instruction)
@@ -124,11 +120,7 @@ def pair_run(
     msgs = dict(run.messages)
     used: set[int] = set()
     for out in run.outputs:
-        key = (
-            out.id
-            if match == "id"
-            else (None if out.instruction is None else norm(out.instruction))
-        )
+        key = out.id if match == "id" else (None if out.instruction is None else norm(out.instruction))
         if key is None:
             reason = "no-id" if match == "id" else "no-instruction"
             log[reason] += 1

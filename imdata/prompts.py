@@ -48,9 +48,7 @@ def prompt_messages(example: Example) -> tuple[Message, ...]:
     return ()
 
 
-def prompt_row(
-    example: Example, template: Template, *, form: PromptForm = "prompt"
-) -> dict[str, Any]:
+def prompt_row(example: Example, template: Template, *, form: PromptForm = "prompt") -> dict[str, Any]:
     """One output line: ``{"id", "prompt"}`` rendered by ``template``, or OpenAI ``messages``."""
     msgs = prompt_messages(example)
     if form == "messages":

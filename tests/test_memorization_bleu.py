@@ -82,9 +82,7 @@ def _alpaca_eval(name: str) -> list[dict[str, str]]:
 
 def test_every_pair_and_corpus_bleu_equal_sacrebleu_on_real_outputs() -> None:
     train = shared("outputs/alpaca_eval/text_davinci_003.json")
-    rep = memorize(
-        str(train), [str(shared("outputs/alpaca_eval/alpaca-7b.json"))], match="instruction"
-    )
+    rep = memorize(str(train), [str(shared("outputs/alpaca_eval/alpaca-7b.json"))], match="instruction")
     frame = rep.runs[0].pairs_frame
     assert len(frame) == 805
     sent = BLEU(effective_order=True)
@@ -101,18 +99,14 @@ def test_parallel_scoring_is_identical_and_in_order() -> None:
     one = score_pairs(hyps, refs, workers=1)
     two = score_pairs(hyps, refs, workers=2)
     assert one == two
-    assert one.bleu[:20] == tuple(
-        sentence_bleu(h, r) for h, r in zip(hyps[:20], refs[:20], strict=True)
-    )
+    assert one.bleu[:20] == tuple(sentence_bleu(h, r) for h, r in zip(hyps[:20], refs[:20], strict=True))
     assert corpus_bleu(hyps, refs) == BLEU().corpus_score(hyps, [refs]).score
 
 
 @pytest.mark.slow
 def test_nearest_equals_brute_force_max_on_real_sample() -> None:
     refs = [r["output"] for r in json.loads(shared("code_alpaca/code_alpaca_2k.json").read_text())]
-    refs += [r["output"] for r in json.loads(shared("alpagasus/claude_t45.json").read_text())][
-        :1500
-    ]
+    refs += [r["output"] for r in json.loads(shared("alpagasus/claude_t45.json").read_text())][:1500]
     outs = [r["output"] for r in _alpaca_eval("alpaca-7b")]
     sample = random.Random(5).sample(range(len(outs)), 5)
     res = nearest([outs[i] for i in sample], refs)

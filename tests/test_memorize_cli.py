@@ -43,8 +43,7 @@ TRAIN = [
             {"role": "user", "content": "Write a haiku about rain."},
             {
                 "role": "assistant",
-                "content": "Soft rain on the roof / the garden drinks "
-                "slowly / puddles hold the sky",
+                "content": "Soft rain on the roof / the garden drinks slowly / puddles hold the sky",
             },
         ],
     },
@@ -122,9 +121,7 @@ def test_memorize_counts_every_bad_output(tmp_path: Path, train: str) -> None:
         "non-string-output": 1,
         "unmatched-output": 1,
     }
-    assert (
-        "line 2" in run.messages["missing-output"] and "`output`" in run.messages["missing-output"]
-    )
+    assert "line 2" in run.messages["missing-output"] and "`output`" in run.messages["missing-output"]
     assert "--match instruction" in run.messages["no-id"]
     assert run.unmatched_train == 2
     res = _run(["memorize", "--train", train, "--outputs", str(bad)])
@@ -254,9 +251,7 @@ def test_report_folder_csv_markdown_and_db(tmp_path: Path, train: str) -> None:
             {"id": "t4", "output": "Soft rain on the roof"},
         ],
     )
-    im = _outputs(
-        tmp_path, "im", [{"id": "t1", "output": "Blue."}, {"id": "t4", "output": "Rain."}]
-    )
+    im = _outputs(tmp_path, "im", [{"id": "t1", "output": "Blue."}, {"id": "t4", "output": "Rain."}])
     rep_dir, db = tmp_path / "rep", tmp_path / "memo.duckdb"
     args = [
         "memorize",
@@ -291,9 +286,7 @@ def test_report_folder_csv_markdown_and_db(tmp_path: Path, train: str) -> None:
     assert con.execute("SELECT count(*) FROM memo_comparisons").fetchone() == (1,)
     con.close()
     csv_out = _run(["memorize", "--train", train, "--outputs", it, "--format", "csv"]).stdout
-    assert csv_out.splitlines()[0].startswith(
-        "run,pairs,mean,median,p90,above_50,above_80,corpus_bleu"
-    )
+    assert csv_out.splitlines()[0].startswith("run,pairs,mean,median,p90,above_50,above_80,corpus_bleu")
     md_out = _run(["memorize", "--train", train, "--outputs", it, "--format", "markdown"]).stdout
     assert "| run | pairs | mean |" in md_out
 

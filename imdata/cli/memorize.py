@@ -10,9 +10,7 @@ from imdata.pairing import MATCHES
 
 
 @click.command()
-@click.option(
-    "--train", multiple=True, required=True, help="Training data (repeatable; concatenated)."
-)
+@click.option("--train", multiple=True, required=True, help="Training data (repeatable; concatenated).")
 @click.option(
     "--outputs",
     multiple=True,
@@ -24,24 +22,18 @@ from imdata.pairing import MATCHES
     "--name",
     "names",
     multiple=True,
-    help="Run names, one per --outputs, in order "
-    "(default: the records' generator, else the file name).",
+    help="Run names, one per --outputs, in order (default: the records' generator, else the file name).",
 )
 @click.option(
     "--match",
     type=click.Choice(MATCHES),
     default="id",
     show_default=True,
-    help="Pair outputs with training examples by id or instruction, or with the nearest "
-    "training output by BLEU.",
+    help="Pair outputs with training examples by id or instruction, or with the nearest training output by BLEU.",
 )
-@click.option(
-    "--baseline", default=None, help="The run the others are compared with (default: the first)."
-)
+@click.option("--baseline", default=None, help="The run the others are compared with (default: the first).")
 @template_option()
-@click.option(
-    "--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table", show_default=True
-)
+@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table", show_default=True)
 @click.option(
     "--report",
     "report_dir",
@@ -62,9 +54,7 @@ from imdata.pairing import MATCHES
     default=None,
     help="Also store the results in this DuckDB file.",
 )
-@click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed of the paired bootstrap."
-)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the paired bootstrap.")
 @click.option(
     "--bootstrap",
     type=click.IntRange(1),
@@ -72,9 +62,7 @@ from imdata.pairing import MATCHES
     show_default=True,
     help="Bootstrap resamples.",
 )
-@click.option(
-    "--confidence", type=click.FloatRange(0.5, 1, max_open=True), default=0.95, show_default=True
-)
+@click.option("--confidence", type=click.FloatRange(0.5, 1, max_open=True), default=0.95, show_default=True)
 @click.option(
     "--workers",
     type=click.IntRange(1),
@@ -134,7 +122,4 @@ def memorize(
             key = store.save_memorization(con, rep)
         finally:
             con.close()
-        say(
-            f"stored runs under analysis {key} in {db} "
-            "(tables memo_runs, memo_pairs, memo_comparisons)"
-        )
+        say(f"stored runs under analysis {key} in {db} (tables memo_runs, memo_pairs, memo_comparisons)")
