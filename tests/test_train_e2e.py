@@ -9,9 +9,10 @@ position with the weights as they were when the step began. A callback recompute
 independently at the start of each step (one unpadded example at a time, logits at
 position t scored against the label at t+1, -100 skipped) and the test compares the two.
 
-The number of positions each trainer trains on (its ``num_items_in_batch``) must be, for
-``im``, the ``it`` count plus the instruction tokens that :func:`imdata.lengths.token_lengths`
-predicts (``imdata.profile`` has not landed; it builds on the same counts).
+The number of positions each trainer trains on (its ``num_items_in_batch``) must be what
+:func:`imdata.profile.profile` reports as ``trained_it`` / ``trained_im`` for these
+examples, so ``im`` trains more than ``it`` by their instruction tokens (also checked
+against :func:`imdata.lengths.token_lengths`).
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ from typing import Any
 import pytest
 from conftest import shared
 
-torch = pytest.importorskip(
-    "torch", reason="the train extra is not installed (pip install imdata[train])"
-)
+torch = pytest.importorskip("torch", reason="the train extra is not installed (pip install imdata[train])")
 transformers = pytest.importorskip(
     "transformers", reason="the train extra is not installed (pip install imdata[train])"
 )
@@ -36,8 +35,11 @@ STEPS = 2
 
 @pytest.fixture(scope="module")
 def setup() -> dict[str, Any]:
+    import dataclasses
+
     from imdata.dataset import load
     from imdata.lengths import token_lengths
+    from imdata.profile import profile
     from imdata.spans import tokenize_examples
     from imdata.templates import get_template
     from imdata.tokens import load_tokenizer
@@ -53,7 +55,10 @@ def setup() -> dict[str, Any]:
         if len(picked) == N_EXAMPLES:
             break
     assert len(picked) == N_EXAMPLES
-    return {"tok": tok, "examples": picked, "instruction_tokens": instruction_tokens}
+    frame = profile(dataclasses.replace(data, examples=tuple(picked)), tokenizer=tok).examples
+    predicted = {"it": int(frame["trained_it"].sum()), "im": int(frame["trained_im"].sum())}
+    assert predicted["im"] - predicted["it"] == instruction_tokens  # profile and lengths agree
+    return {"tok": tok, "examples": picked, "predicted": predicted}
 
 
 def _model() -> Any:
@@ -95,9 +100,7 @@ def _trace(rows: list[dict[str, Any]]) -> tuple[Any, list[tuple[float, int]], di
     counts: dict[int, int] = {}
 
     class Reference(transformers.TrainerCallback):  # type: ignore[misc]
-        def on_step_begin(
-            self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any
-        ) -> None:
+        def on_step_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
             refs.append(_reference_loss(model, rows))
 
     return Reference(), refs, counts
@@ -152,9 +155,7 @@ def _counting(cls: Any, counts: dict[int, int]) -> Any:
     return Counting
 
 
-def test_trainer_loss_is_cross_entropy_over_labelled_positions(
-    setup: dict[str, Any], tmp_path: Any
-) -> None:
+def test_trainer_loss_is_cross_entropy_over_labelled_positions(setup: dict[str, Any], tmp_path: Any) -> None:
     from imdata.hf import collator, to_hf_dataset
 
     trained = {}
@@ -171,12 +172,11 @@ def test_trainer_loss_is_cross_entropy_over_labelled_positions(
             callbacks=[callback],
         )
         trained[mode] = _check(trainer, refs, counts)
-    assert trained["im"] - trained["it"] == setup["instruction_tokens"] > 0
+    assert trained == setup["predicted"]  # what imdata profile says each mode trains
+    assert trained["im"] - trained["it"] == 142  # the instruction tokens of these 12 examples
 
 
-def test_sft_trainer_loss_is_cross_entropy_over_labelled_positions(
-    setup: dict[str, Any], tmp_path: Any
-) -> None:
+def test_sft_trainer_loss_is_cross_entropy_over_labelled_positions(setup: dict[str, Any], tmp_path: Any) -> None:
     trl = pytest.importorskip("trl", reason="trl is not installed (pip install trl)")
     from imdata.hf import to_hf_dataset
 
@@ -207,4 +207,5 @@ def test_sft_trainer_loss_is_cross_entropy_over_labelled_positions(
             callbacks=[callback],
         )
         trained[mode] = _check(trainer, refs, counts)
-    assert trained["im"] - trained["it"] == setup["instruction_tokens"] > 0
+    assert trained == setup["predicted"]  # what imdata profile says each mode trains
+    assert trained["im"] - trained["it"] == 142  # the instruction tokens of these 12 examples
