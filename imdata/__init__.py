@@ -34,6 +34,8 @@ _LAZY = {
     "subset": "imdata.subset",
     "split": "imdata.split",
     "overlap": "imdata.overlap",
+    "to_hf_dataset": "imdata.hf",
+    "audit": "imdata.audit",
 }
 
 
