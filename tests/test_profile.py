@@ -308,3 +308,16 @@ def test_names_must_match_and_differ() -> None:
         profile([path, path])
     report = profile([path, path], names=["a", "b"])
     assert [d.name for d in report.datasets] == ["a", "b"]
+
+
+def test_progress_is_reported_per_dataset() -> None:
+    calls: list[tuple[str, int]] = []
+    report = profile(
+        [EXAMPLES / "tiny_chat.jsonl", EXAMPLES / "tiny_alpaca.json"],
+        on_progress=lambda name, done: calls.append((name, done)),
+        batch_size=2,
+    )
+    sizes = {d.name: d.examples for d in report.datasets}
+    assert calls[-1] == ("tiny_alpaca", sizes["tiny_alpaca"])
+    assert ("tiny_chat", sizes["tiny_chat"]) in calls
+    assert all(done <= sizes[name] for name, done in calls)
