@@ -160,9 +160,7 @@ def _audit_one(ds: Dataset, tmpl: Any, tok: TokenizerInfo, max_length: int | Non
         masked += int((~rel).sum())
         im_only += int((own & ~rel).sum())
         truncated += int(tz.truncated > 0)
-    return AuditRow(
-        ds.name, len(ds.examples), tokens, released, im, template, masked, im_only, truncated
-    )
+    return AuditRow(ds.name, len(ds.examples), tokens, released, im, template, masked, im_only, truncated)
 
 
 __all__ = [

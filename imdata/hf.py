@@ -91,9 +91,7 @@ def to_hf_dataset(
     if packing and max_length is None:
         raise OptionError("packing fills rows up to max_length, so it needs max_length")
     tok = load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
-    tmpl = (
-        get_template(template, eos=tok.eos, bos=tok.bos) if isinstance(template, str) else template
-    )
+    tmpl = get_template(template, eos=tok.eos, bos=tok.bos) if isinstance(template, str) else template
     rows = _rows(_examples(data), tmpl, tok, mode, max_length)
     if packing:
         assert max_length is not None  # noqa: S101 - checked above
@@ -120,16 +118,8 @@ def to_hf_dataset(
 def report(dataset: Any) -> HFReport:
     """Sum the per-row counts of a dataset made by :func:`to_hf_dataset`."""
     cols = dataset.column_names
-    lengths = (
-        dataset["seq_lengths"]
-        if "seq_lengths" in cols
-        else [[len(r)] for r in dataset["input_ids"]]
-    )
-    empty = (
-        dataset["zero_trained"]
-        if "zero_trained" in cols
-        else [int(t == 0) for t in dataset["trained"]]
-    )
+    lengths = dataset["seq_lengths"] if "seq_lengths" in cols else [[len(r)] for r in dataset["input_ids"]]
+    empty = dataset["zero_trained"] if "zero_trained" in cols else [int(t == 0) for t in dataset["trained"]]
     return HFReport(
         rows=len(dataset),
         examples=sum(len(s) for s in lengths),
@@ -240,16 +230,12 @@ def pad_id(tokenizer: str | TokenizerInfo | Any) -> int:
             found = tok.token_to_id(name)
             if found is not None:
                 return int(found)
-        raise TokenizerError(
-            f"{tokenizer.name}: has neither a pad token nor its EOS in the vocabulary"
-        )
+        raise TokenizerError(f"{tokenizer.name}: has neither a pad token nor its EOS in the vocabulary")
     for attr in ("pad_token_id", "eos_token_id"):
         value = getattr(tokenizer, attr, None)
         if isinstance(value, int):
             return value
-    raise TokenizerError(
-        f"{type(tokenizer).__name__}: no pad_token_id or eos_token_id; pass pad_token_id="
-    )
+    raise TokenizerError(f"{type(tokenizer).__name__}: no pad_token_id or eos_token_id; pass pad_token_id=")
 
 
 @dataclass(frozen=True)

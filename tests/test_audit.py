@@ -50,29 +50,21 @@ def test_released_rule_masks_only_bos_and_the_first_user_header(llama: Tokenizer
 def test_later_headers_are_trained_and_a_system_header_is_masked_instead(
     llama: TokenizerInfo,
 ) -> None:
-    two_turns = Example.from_pairs(
-        "t", [("user", "Hi"), ("assistant", "Yo"), ("user", "And"), ("assistant", "So")]
-    )
+    two_turns = Example.from_pairs("t", [("user", "Hi"), ("assistant", "Yo"), ("user", "And"), ("assistant", "So")])
     row = audit(_dataset(two_turns), tokenizer=llama).rows[0]
     # turn 1: "\n<|assistant|>\n" (8); after "</s>\n": "<|user|>\n" (6), "\n<|assistant|>\n" (8)
     assert (row.released_masked, row.template_in_loss) == (7, 22)
-    with_system = Example.from_pairs(
-        "s", [("system", "Be nice"), ("user", "Hi"), ("assistant", "Yo")]
-    )
+    with_system = Example.from_pairs("s", [("system", "Be nice"), ("user", "Hi"), ("assistant", "Yo")])
     toks = _tokens(llama, with_system)
     ids = np.array([llama.tokenizer.token_to_id(t) for t in toks])
     labels = released_im_labels(ids, llama)
     assert toks[1:6] == ["▁<", "|", "system", "|", ">"]
-    assert (
-        int((labels == IGNORE_INDEX).sum()) == 7
-    )  # <s><|system|>\n, and the user header is trained
+    assert int((labels == IGNORE_INDEX).sum()) == 7  # <s><|system|>\n, and the user header is trained
 
 
 def test_without_bos_every_user_header_matches() -> None:
     gpt2 = load_tokenizer(str(shared("tokenizers/gpt2/tokenizer.json")))
-    ex = Example.from_pairs(
-        "t", [("user", "Hi"), ("assistant", "Yo"), ("user", "And"), ("assistant", "So")]
-    )
+    ex = Example.from_pairs("t", [("user", "Hi"), ("assistant", "Yo"), ("user", "And"), ("assistant", "So")])
     tmpl = get_template("tulu", eos=gpt2.eos, bos=gpt2.bos)
     tz = next(tokenize_examples([ex], tmpl, gpt2, mode="im"))
     labels = released_im_labels(tz.input_ids, gpt2)
@@ -80,18 +72,13 @@ def test_without_bos_every_user_header_matches() -> None:
     assert int((labels == IGNORE_INDEX).sum()) == 2 * len(header)
 
 
-def test_audit_on_the_first_200_examples_of_the_paper_files(
-    llama: TokenizerInfo, paper_files: list
-) -> None:
+def test_audit_on_the_first_200_examples_of_the_paper_files(llama: TokenizerInfo, paper_files: list) -> None:
     sets = []
     for path in paper_files:
         d = load(str(path))
         sets.append(dataclasses.replace(d, examples=d.examples[:200]))
     report = audit(sets, tokenizer=llama)
-    got = {
-        r.name: (r.tokens, r.released_trained, r.im_trained, r.template_in_loss)
-        for r in report.rows
-    }
+    got = {r.name: (r.tokens, r.released_trained, r.im_trained, r.template_in_loss) for r in report.rows}
     assert got == {
         "lima_data": (114572, 113172, 111572, 1600),
         "alpagasus_3k_dolly": (37762, 36362, 34778, 1584),  # 2 truncated at 2048 lose a header
