@@ -99,7 +99,7 @@ def spans(
     tok = load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
     tmpl = _template(template, tok)
     sets = _datasets(data)
-    examples = [ex for ds in sets for ex in ds.examples] if sets else list(data)  # type: ignore[arg-type]
+    examples: list[Example] = [ex for ds in sets for ex in ds.examples] if sets else list(data)  # type: ignore[arg-type]
     source_of = {id(ex): (ds.name, ds.fingerprint) for ds in sets for ex in ds.examples}
     prov = {
         "imdata": __version__,

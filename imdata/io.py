@@ -70,12 +70,13 @@ def _looks_like_hub_id(path: str) -> bool:
 def open_binary(path: str) -> IO[bytes]:
     """Open a file for reading, decompressing ``.gz`` and ``.zst`` transparently."""
     if path.endswith(".gz"):
-        return gzip.open(path, "rb")
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     if path.endswith(".zst"):
         import zstandard
 
         fh = open(path, "rb")  # noqa: SIM115 - handed to the stream reader, closed with it
-        return zstandard.ZstdDecompressor().stream_reader(fh, closefd=True)  # type: ignore[return-value]
+        reader: IO[bytes] = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(fh, closefd=True))
+        return reader
     return open(path, "rb")  # noqa: SIM115
 
 
@@ -96,7 +97,7 @@ def iter_raw(path: str) -> Iterator[RawRecord]:
 
 def _iter_jsonl(path: str) -> Iterator[RawRecord]:
     with open_binary(path) as fh:
-        for n, raw in enumerate(io.BufferedReader(fh) if path.endswith(".zst") else fh, 1):
+        for n, raw in enumerate(fh, 1):
             if not raw.strip():
                 continue
             where = f"line {n}"
@@ -320,8 +321,8 @@ def atomic_output(path: str | os.PathLike[str], *, force: bool = False, binary: 
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     try:
-        mode = "wb" if binary else "w"
-        with os.fdopen(fd, mode, **({} if binary else {"encoding": "utf-8", "newline": "\n"})) as fh:
+        fh: IO[Any] = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        with fh:
             yield fh
         os.replace(tmp, target)
     except BaseException:

@@ -99,23 +99,27 @@ def token_kinds(rendered: Rendered, encoding: Any, bounds: np.ndarray | None = N
 
 def _first_token_from(encoding: Any, char: int, lo: int, hi: int) -> int:
     """The first token in ``[lo, hi)`` whose start offset is at or after ``char``."""
-    start_of = encoding.token_to_chars
-    guess = encoding.char_to_token(char)
+
+    def start_of(t: int) -> int:
+        return int(encoding.token_to_chars(t)[0])
+
+    found = encoding.char_to_token(char)
+    guess: int | None = None if found is None else int(found)
     if guess is None or not lo <= guess < hi:
         a, b = lo, hi  # binary search over the (non-decreasing) start offsets
         while a < b:
             mid = (a + b) // 2
-            if start_of(mid)[0] >= char:
+            if start_of(mid) >= char:
                 b = mid
             else:
                 a = mid + 1
         return a
     t = guess
-    if start_of(t)[0] >= char:
-        while t > lo and start_of(t - 1)[0] >= char:
+    if start_of(t) >= char:
+        while t > lo and start_of(t - 1) >= char:
             t -= 1
         return t
-    while t < hi and start_of(t)[0] < char:
+    while t < hi and start_of(t) < char:
         t += 1
     return t
 

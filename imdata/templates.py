@@ -56,7 +56,10 @@ class Rendered:
 class Template(Protocol):
     """What every chat template provides."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The template's name, as given to ``--template`` or its file name."""
+        ...
 
     @property
     def fingerprint(self) -> str:

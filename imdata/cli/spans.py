@@ -73,10 +73,10 @@ def spans(
         template=template,
         tokenizer=tokenizer,
         mode=mode,  # type: ignore[arg-type]
-        to=to,
+        to=to,  # type: ignore[arg-type]
         max_length=max_length,
         force=force,
-    )  # type: ignore[arg-type]
+    )
     trained = (
         f", {report.trained_tokens:,} of {report.tokens:,} tokens trained ({report.mode})" if report.tokens else ""
     )
