@@ -205,7 +205,7 @@ def _rows(
             r = tmpl.render(ex)
             stats.look_at(ex, r, getattr(tmpl, "eos", None))
             stats.examples += 1
-            yield _row(ex, r, None, to, mode, source_of, prov)
+            yield _row(ex, r, None, to, mode, source_of, prov, None)
         return
     full = None if max_length is None else tokenize_examples(examples, tmpl, tok, mode=mode, batch_size=batch_size)
     for tz in tokenize_examples(examples, tmpl, tok, mode=mode, max_length=max_length, batch_size=batch_size):
@@ -223,7 +223,7 @@ def _rows(
                 stats.truncated_trained += whole.trained - trained
         if trained == 0:
             stats.zero_trained.append(tz.example.id)
-        yield _row(tz.example, tz.rendered, tz, to, mode, source_of, prov)
+        yield _row(tz.example, tz.rendered, tz, to, mode, source_of, prov, tok.bos if tok.adds_bos else None)
 
 
 def _row(
@@ -234,6 +234,7 @@ def _row(
     mode: LossMode,
     source_of: dict[int, tuple[str, str]],
     prov: dict[str, Any],
+    bos: str | None,
 ) -> dict[str, Any]:
     source = source_of.get(id(ex), (ex.source, ""))[0]
     if to == "hf":
@@ -242,7 +243,7 @@ def _row(
     if to == "messages":
         return {"dataset": source, "id": ex.id, "messages": [m.to_dict() for m in ex.messages]}
     if to == "axolotl":
-        return {"id": ex.id, "segments": _segments(r, mode, tz)}
+        return {"id": ex.id, "segments": _segments(r, mode, bos)}
     row: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "id": ex.id,
@@ -260,11 +261,16 @@ def _row(
     return row
 
 
-def _segments(r: Rendered, mode: LossMode, tz: Tokenized | None) -> list[dict[str, Any]]:
+def _segments(r: Rendered, mode: LossMode, bos: str | None) -> list[dict[str, Any]]:
+    """Segments for axolotl's ``input_output`` dataset type.
+
+    axolotl tokenizes each segment alone and adds no special tokens, so the BOS the
+    tokenizer would add comes first, untrained.
+    """
     from imdata.spans import TRAINED_KINDS
 
     trained = TRAINED_KINDS[mode]
-    segs: list[dict[str, Any]] = []
+    segs: list[dict[str, Any]] = [{"label": False, "text": bos}] if bos else []
     for s in r.spans:
         label = s.kind in trained
         piece = r.text[s.start : s.end]

@@ -73,6 +73,13 @@ def test_axolotl_segments_concatenate_to_the_text(tmp_path: Path) -> None:
         assert not segs[0]["label"], "the first segment is the tulu header"  # type: ignore[index]
 
 
+def test_axolotl_segments_start_with_bos_when_the_tokenizer_adds_it(tmp_path: Path, llama2_tokenizer: Path) -> None:
+    ds = load(str(EXAMPLES / "tiny_chat.jsonl"))
+    imdata.spans(ds, output=tmp_path / "ax.jsonl", to="axolotl", tokenizer=str(llama2_tokenizer))
+    first = lines(tmp_path / "ax.jsonl")[0]["segments"][0]  # type: ignore[index]
+    assert first == {"label": False, "text": "<s><|user|>\n"}, "BOS joins the untrained header segment"
+
+
 def test_messages_export_round_trips(tmp_path: Path) -> None:
     ds = load(str(EXAMPLES / "tiny_alpaca.json"))
     imdata.spans(ds, output=tmp_path / "m.jsonl", to="messages")
