@@ -34,6 +34,7 @@ _LAZY = {
     "subset": "imdata.subset",
     "split": "imdata.split",
     "overlap": "imdata.overlap",
+    "card": "imdata.card",
     "to_hf_dataset": "imdata.hf",
     "audit": "imdata.audit",
 }

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "subset": "imdata.cli.subset:subset",
     "split": "imdata.cli.split:split",
     "overlap": "imdata.cli.overlap:overlap",
+    "card": "imdata.cli.card:card",
 }
 
 
