@@ -4,13 +4,37 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from imdata.choices import REPORT_FORMATS
 from imdata.cli._common import say, template_option, tokenizer_option
 from imdata.dataset import FORMAT_CHOICES, ON_ERROR
+from imdata.engine import ENGINES
 from imdata.summary import UNITS
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def engine_options(f: F) -> F:
+    """``--engine local|ray`` and ``--spill``: where the per-example stage runs (shared with spans)."""
+    f = click.option(
+        "--spill",
+        default=None,
+        metavar="DIR",
+        help="(--engine ray) Parquet folder for the per-example rows: any path the cluster can write, "
+        "e.g. s3://bucket/run. [default: a temporary folder]",
+    )(f)
+    return click.option(
+        "--engine",
+        type=click.Choice(ENGINES),
+        default="local",
+        show_default=True,
+        help="local: stream here on all cores; ray: Ray Data map_batches (pip install 'imdata[ray]'; "
+        "RAY_ADDRESS points it at a cluster).",
+    )(f)
 
 
 @click.command()
@@ -77,6 +101,7 @@ from imdata.summary import UNITS
     default=None,
     help="With --on-error skip: write the skipped records (and why) to this JSONL file.",
 )
+@engine_options
 @click.option("--force", is_flag=True, help="Overwrite existing plots or rejects file.")
 def profile(
     data: tuple[str, ...],
@@ -92,6 +117,8 @@ def profile(
     role_map: tuple[str, ...],
     on_error: str,
     rejects: str | None,
+    engine: str,
+    spill: str | None,
     force: bool,
 ) -> None:
     """Profile DATA: lengths, the instruction/output ratio and what each loss mode trains.
@@ -102,7 +129,7 @@ def profile(
     `--format markdown` is ready to paste into a paper or a data card.
     """
     from imdata.dataset import SkipLog, parse_role_map
-    from imdata.profile import profile as run_profile
+    from imdata.engine import profile as run_profile
 
     if tokenizer and unit in ("words", "chars"):
         say(f"measuring in {unit}; --tokenizer only sets the template's EOS/BOS strings")
@@ -111,7 +138,7 @@ def profile(
     bar = _ProgressLine() if sys.stderr.isatty() else None
     report = run_profile(
         list(data),
-        unit=unit,  # type: ignore[arg-type]
+        unit=unit,
         tokenizer=tokenizer,
         template=template,
         max_length=max_length,
@@ -120,6 +147,8 @@ def profile(
         role_map=parse_role_map(role_map),
         on_error=on_error,  # type: ignore[arg-type]
         on_progress=bar,
+        engine=engine,  # type: ignore[arg-type]
+        spill=spill,
     )
     if bar is not None:
         bar.close()

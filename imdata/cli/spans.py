@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from imdata.choices import EXPORT_FORMATS, LOSS_MODES
@@ -13,6 +15,7 @@ from imdata.cli._common import (
     template_option,
     tokenizer_option,
 )
+from imdata.cli.profile import engine_options
 
 
 @click.command()
@@ -43,6 +46,7 @@ from imdata.cli._common import (
     help="Truncate to this many tokens (needs --tokenizer); the cut is reported.",
 )
 @input_options
+@engine_options
 @output_options
 def spans(
     data: tuple[str, ...],
@@ -55,6 +59,8 @@ def spans(
     role_map: tuple[str, ...],
     on_error: str,
     rejects: str | None,
+    engine: str,
+    spill: str | None,
     output: str,
     force: bool,
 ) -> None:
@@ -66,17 +72,20 @@ def spans(
     """  # noqa: D301 - \b is click's no-rewrap marker
     from imdata.export import spans as export_spans
 
-    sets = load_inputs(data, fmt=fmt, role_map=role_map, on_error=on_error, rejects=rejects, force=force)
-    report = export_spans(
-        sets,
-        output=output,
-        template=template,
-        tokenizer=tokenizer,
-        mode=mode,  # type: ignore[arg-type]
-        to=to,  # type: ignore[arg-type]
-        max_length=max_length,
-        force=force,
-    )
+    if engine == "ray":
+        report = _on_ray(data, locals())
+    else:
+        sets = load_inputs(data, fmt=fmt, role_map=role_map, on_error=on_error, rejects=rejects, force=force)
+        report = export_spans(
+            sets,
+            output=output,
+            template=template,
+            tokenizer=tokenizer,
+            mode=mode,  # type: ignore[arg-type]
+            to=to,  # type: ignore[arg-type]
+            max_length=max_length,
+            force=force,
+        )
     trained = (
         f", {report.trained_tokens:,} of {report.tokens:,} tokens trained ({report.mode})" if report.tokens else ""
     )
@@ -99,3 +108,20 @@ def spans(
             f"warning: {len(report.zero_trained)} examples have no trained token "
             f"(first: {report.zero_trained[0]}); they teach the model nothing"
         )
+
+
+def _on_ray(data: tuple[str, ...], opts: dict[str, Any]) -> Any:
+    """The per-example stage on Ray Data; loading's skips are said and written as for local."""
+    from imdata.dataset import SkipLog, parse_role_map
+    from imdata.engine import spans as ray_spans
+
+    keys = ("output", "spill", "template", "tokenizer", "mode", "to", "max_length", "force", "on_error")
+    report, logs = ray_spans(
+        list(data), format=opts["fmt"], role_map=parse_role_map(opts["role_map"]), **{k: opts[k] for k in keys}
+    )
+    for path, log in zip(data, logs, strict=True):
+        if log.total or log.warnings:
+            say(f"{path}: {log.summary()}")
+    if opts["rejects"]:
+        SkipLog([r for log in logs for r in log.rejected]).write(opts["rejects"], force=opts["force"])
+    return report

@@ -1,0 +1,114 @@
+"""--engine local and --engine ray: the same per-example rows (byte for byte) and summaries, on real data."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+from conftest import shared
+from polars.testing import assert_frame_equal
+
+from imdata.cli import main
+
+# Ray Data's DataContext warns about its own deprecated fields while it builds itself (ray 2.60);
+# only warnings raised in that module are ignored
+pytestmark = pytest.mark.filterwarnings(r"ignore::DeprecationWarning:ray\.data\.context")
+
+N = 400  # real conversations: enough for several Ray blocks' worth of batches, quick on 2 cores
+
+
+def test_cli_never_imports_ray() -> None:
+    code = "import sys, imdata.cli, imdata.engine; sys.exit(1 if 'ray' in sys.modules else 0)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[None]:
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'imdata[ray]')")
+    pytest.importorskip("ray.data", reason="ray[data] is not installed")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def sharegpt_jsonl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first N ShareGPT conversations as JSONL, plus a repeated record and a broken line."""
+    src = shared("sharegpt/sharegpt_v3_unfiltered_cleaned_split.first17671.json.gz")
+    records = json.loads(gzip.decompress(src.read_bytes()))[:N]
+    out = tmp_path_factory.mktemp("engine") / "sharegpt.jsonl"
+    lines = [json.dumps(r) for r in records]
+    lines.insert(7, lines[3])  # a duplicate record: dropped by both engines, counted
+    lines.insert(20, "{not json")
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
+def _parquet_bytes(frame: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.write_parquet(buf, compression="uncompressed", statistics=False)
+    return buf.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("unit", ["tokens", "words"])
+def test_profile_rows_and_summaries_match(
+    ray_local: None, sharegpt_jsonl: Path, llama2_tokenizer: Path, unit: str
+) -> None:
+    from imdata import engine
+
+    opts = {"on_error": "skip", "unit": unit}
+    if unit == "tokens":
+        opts |= {"tokenizer": str(llama2_tokenizer), "max_length": 1024}
+    local = engine.profile(str(sharegpt_jsonl), engine="local", **opts)  # type: ignore[arg-type]
+    remote = engine.profile(str(sharegpt_jsonl), engine="ray", **opts)  # type: ignore[arg-type]
+    assert_frame_equal(local.examples, remote.examples)
+    assert _parquet_bytes(local.examples) == _parquet_bytes(remote.examples)
+    assert local.to_dict() == remote.to_dict()
+    d = remote.datasets[0]
+    assert d.skipped["malformed-json"] == 1 and d.skipped["duplicate-record"] == 1
+    assert [r.where for r in local.skip_logs[0].rejected] == [r.where for r in remote.skip_logs[0].rejected]
+
+
+@pytest.mark.slow
+def test_spans_cli_same_bytes(ray_local: None, sharegpt_jsonl: Path, llama2_tokenizer: Path, tmp_path: Path) -> None:
+    outs = {}
+    for eng in ("local", "ray"):
+        out = tmp_path / f"{eng}.jsonl"
+        rej = str(tmp_path / f"{eng}.rej")
+        args = ["spans", str(sharegpt_jsonl), "-k", str(llama2_tokenizer), "--max-length", "512",
+                "--on-error", "skip", "--engine", eng, "-o", str(out), "--rejects", rej]  # fmt: skip
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 0, res.output
+        assert res.stdout == ""
+        outs[eng] = out
+    assert outs["local"].read_bytes() == outs["ray"].read_bytes()
+    manifests = [json.loads(Path(f"{p}.manifest.json").read_text()) for p in outs.values()]
+    for m in manifests:
+        m.pop("output")
+    assert manifests[0] == manifests[1]
+    rejected = [[json.loads(x)["where"] for x in (tmp_path / f"{e}.rej").read_text().splitlines()] for e in outs]
+    assert rejected[0] == rejected[1] and {"line 8", "line 21"} <= set(rejected[0])
+
+
+@pytest.mark.slow
+def test_profile_cli_ray_raises_the_local_error(ray_local: None, sharegpt_jsonl: Path) -> None:
+    res = CliRunner().invoke(main, ["profile", str(sharegpt_jsonl), "--engine", "ray"])
+    local = CliRunner().invoke(main, ["profile", str(sharegpt_jsonl)])
+    assert res.exit_code == local.exit_code == 1
+    assert res.stderr == local.stderr
+    assert "line 8" in res.stderr or "line 21" in res.stderr
+
+
+def test_ray_refuses_a_folder_output(sharegpt_jsonl: Path, tmp_path: Path) -> None:
+    res = CliRunner().invoke(main, ["spans", str(sharegpt_jsonl), "--engine", "ray", "-o", str(tmp_path / "out")])
+    assert res.exit_code == 1
+    assert "--engine ray writes JSONL" in res.stderr
