@@ -106,7 +106,7 @@ def _lengths_figure(report: ProfileReport, groups: list[tuple[str, dict[str, np.
         ax.legend(fontsize=8, frameon=False)
     for ax in axes[len(groups) :]:
         ax.set_visible(False)
-    fig.suptitle(f"Instruction and output lengths per dataset ({unit}, template {report.template})")
+    fig.suptitle(_fit(f"Instruction and output lengths per dataset ({unit}, template {report.template})", cols))
     return fig
 
 
@@ -192,8 +192,13 @@ def _scatter_figure(report: ProfileReport, groups: list[tuple[str, dict[str, np.
         ax.legend(fontsize=7, frameon=False, loc="upper left")
     for ax in axes[len(groups) :]:
         ax.set_visible(False)
-    fig.suptitle(f"Instruction against output length per example ({unit}, log-log)")
+    fig.suptitle(_fit(f"Instruction against output length per example ({unit}, log-log)", cols))
     return fig
+
+
+def _fit(title: str, cols: int) -> str:
+    """A one-panel figure is too narrow for a long title: break it before the parenthesis."""
+    return title.replace(" (", "\n(", 1) if cols == 1 else title
 
 
 def _horizontal() -> dict[str, Any]:
