@@ -27,9 +27,9 @@ def connect(path: str | Path) -> Any:
 #: the four columns that identify a profile: re-profiling the same input the same way replaces it
 PROFILE_KEY = ("input_fingerprint", "unit", "tokenizer_fingerprint", "template_fingerprint")
 _STATS_COLS = ", ".join(
-    f"{m}_{s} {'BIGINT' if s == 'max' else 'DOUBLE'}"
+    f"{m}_{s} {'BIGINT' if s in ('max', 'sum') else 'DOUBLE'}"
     for m in ("instruction", "output", "total", "template", "turns")
-    for s in ("mean", "sd", "median", "p90", "p99", "max")
+    for s in ("mean", "sd", "median", "p90", "p99", "max", "sum")
 )
 PROFILE_DDL = (
     """CREATE TABLE IF NOT EXISTS profile_examples (

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 Unit = Literal["words", "tokens", "chars"]
 UNITS: tuple[str, ...] = get_args(Unit)
 
-_STATS = ("mean", "sd", "median", "p90", "p99", "max")
+_STATS = ("mean", "sd", "median", "p90", "p99", "max", "sum")
 _MEASURES = ("instruction", "output", "total", "template", "turns")
 
 
@@ -39,10 +39,11 @@ class Stats:
     p90: float
     p99: float
     max: int
+    sum: int  # the dataset's size in the unit, e.g. its total tokens
 
     def to_dict(self) -> dict[str, float | int]:
-        """``{"mean", "sd", "median", "p90", "p99", "max"}``, floats to 4 decimals."""
-        return {k: (getattr(self, k) if k == "max" else round(getattr(self, k), 4)) for k in _STATS}
+        """``{"mean", "sd", "median", "p90", "p99", "max", "sum"}``, floats to 4 decimals."""
+        return {k: (getattr(self, k) if k in ("max", "sum") else round(getattr(self, k), 4)) for k in _STATS}
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ def _stats(col: pl.Series) -> Stats:
         p90=float(col.quantile(0.9, "linear")),  # type: ignore[arg-type]
         p99=float(col.quantile(0.99, "linear")),  # type: ignore[arg-type]
         max=int(col.max()),  # type: ignore[arg-type]
+        sum=int(col.sum()),
     )
 
 
@@ -219,8 +221,8 @@ def _main_rows(report: ProfileReport, md: bool) -> tuple[list[str], list[list[st
 
 def _spread_rows(report: ProfileReport) -> tuple[list[str], list[list[str]]]:
     head = ["dataset"]
-    for m in ("instruction", "output", "total"):
-        head += [f"{m} median", "p90", "p99", "max"]
+    for short in ("instr", "output", "total"):
+        head += [f"{short} {stat}" for stat in ("median", "p90", "p99", "max")]
     rows = []
     for d in report.datasets:
         row = [d.name]

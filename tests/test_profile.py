@@ -229,7 +229,7 @@ def test_json_shape_is_stable() -> None:
     (d,) = doc["datasets"]
     assert {"name", "examples", "unit", "instruction", "output", "total", "ratio", "median_ratio",
             "trained", "truncation", "skipped", "warnings"} <= set(d)  # fmt: skip
-    assert set(d["instruction"]) == {"mean", "sd", "median", "p90", "p99", "max"}
+    assert set(d["instruction"]) == {"mean", "sd", "median", "p90", "p99", "max", "sum"}
     assert d["name"] == "tiny_chat" and d["unit"] == "words" and d["truncation"] is None
     assert report.to_json() == profile(EXAMPLES / "tiny_chat.jsonl").to_json()  # same input, same bytes
     text = report.to_json()

@@ -66,6 +66,6 @@ def _stat_col(col: str, section: str) -> bool:
     parts = col.rsplit("_", 1)
     return (
         len(parts) == 2
-        and parts[1] in {"mean", "sd", "median", "p90", "p99", "max"}
+        and parts[1] in {"mean", "sd", "median", "p90", "p99", "max", "sum"}
         and "`{measure}_{stat}`" in section
     )
