@@ -15,3 +15,22 @@ EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
 
 ReportFormat = Literal["table", "json", "csv", "markdown"]
 REPORT_FORMATS: tuple[str, ...] = get_args(ReportFormat)
+
+Unit = Literal["words", "tokens", "chars"]
+UNITS: tuple[str, ...] = get_args(Unit)
+
+Match = Literal["id", "instruction", "nearest"]
+MATCHES: tuple[str, ...] = get_args(Match)
+
+PromptForm = Literal["prompt", "messages"]
+PROMPT_FORMS: tuple[str, ...] = get_args(PromptForm)
+
+Strategy = Literal["random", "stratified", "longest", "ratio", "score"]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+DEFAULT_SEED = 0
+
+LeakAction = Literal["report", "move", "fail"]
+LEAK_ACTIONS: tuple[str, ...] = get_args(LeakAction)
+
+EngineName = Literal["local", "ray"]
+ENGINES: tuple[str, ...] = get_args(EngineName)

@@ -23,9 +23,10 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal
 
 from imdata import io
+from imdata.choices import ENGINES, EngineName
 from imdata.dataset import FormatChoice, OnError, SkipLog, dataset_name
 from imdata.errors import DataError, FormatError, ImdataError, OptionError
 
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
     from imdata.profile import ProfileReport
     from imdata.records import Example, Role
 
-EngineName = Literal["local", "ray"]
-ENGINES: tuple[str, ...] = get_args(EngineName)
 
 _ORDER = ["_path", "_index", "_sub"]
 _RAW_ROWS = 2048  # raw records per block a Ray read task yields

@@ -163,9 +163,7 @@ class Measures:
         return Measures(self.instruction[idx], self.output[idx], self.unit, empty)
 
 
-def measure(
-    examples: Sequence[Example], *, template: str = "tulu", tokenizer: str | None = None
-) -> Measures:
+def measure(examples: Sequence[Example], *, template: str = "tulu", tokenizer: str | None = None) -> Measures:
     """Instruction and output lengths per example: the paper's words, or tokens with a tokenizer.
 
     Words follow :func:`imdata.lengths.word_lengths` under ``template``; tokens follow
@@ -194,10 +192,7 @@ def measure(
         unit = f"tokens ({tok.name}, {tmpl.name} template)"
     arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     empty = np.array(
-        [
-            not any(m.content.strip() for m in ex.messages if m.role == "assistant")
-            for ex in examples
-        ],
+        [not any(m.content.strip() for m in ex.messages if m.role == "assistant") for ex in examples],
         dtype=bool,
     )
     return Measures(arr[:, 0], arr[:, 1], unit, empty)
@@ -349,7 +344,5 @@ def render_rows(rows: Sequence[Mapping[str, Any]], fmt: str) -> str:
         return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(cols)]
     out = ["  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip()]
-    out += [
-        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    ]
+    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join(out)

@@ -8,14 +8,11 @@ import io as _io
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Literal, get_args
 
 from imdata import io
+from imdata.choices import ReportFormat
 from imdata.errors import OutputError
 from imdata.memorization import MemorizationReport, RunReport
-
-ReportFormat = Literal["table", "json", "csv", "markdown"]
-REPORT_FORMATS: tuple[str, ...] = get_args(ReportFormat)
 
 _RUN_HEAD = (
     "run",

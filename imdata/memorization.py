@@ -23,11 +23,12 @@ import polars as pl
 
 from imdata import __version__
 from imdata.bleu import Signatures, corpus_bleu, score_pairs, signatures
+from imdata.choices import MATCHES, Match
 from imdata.dataset import Dataset
 from imdata.errors import ImdataError, OptionError
 from imdata.nearest import FloatArray
 from imdata.outputs import Output, Run, load_run
-from imdata.pairing import MATCHES, Match, TrainSide, load_train, norm, pair_index, pair_run
+from imdata.pairing import TrainSide, load_train, norm, pair_index, pair_run
 from imdata.records import Example
 
 SCHEMA_VERSION = 1

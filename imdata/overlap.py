@@ -115,9 +115,7 @@ class OverlapReport:
             "near": self.near,
             "b_matched": self.b_matched,
             "matched_fraction": round(self.matched / self.examples, 4) if self.examples else 0.0,
-            "b_matched_fraction": round(self.b_matched / self.b_examples, 4)
-            if self.b_examples
-            else 0.0,
+            "b_matched_fraction": round(self.b_matched / self.b_examples, 4) if self.b_examples else 0.0,
             "threshold": self.threshold,
             "ngram": self.ngram,
             "fields": list(self.fields),
@@ -230,9 +228,7 @@ def overlap(
         .select("a", "b")
         .join(exact, on=["a", "b"], how="anti")
     )
-    key = (
-        (pl.col("h") * _MULT + pl.col("f").cast(pl.UInt64)) * _MULT + pl.col("b").cast(pl.UInt64)
-    ).alias("k")
+    key = ((pl.col("h") * _MULT + pl.col("f").cast(pl.UInt64)) * _MULT + pl.col("b").cast(pl.UInt64)).alias("k")
     b_keys = sb.rename({"doc": "b"}).select(key)
     shared = (
         cand.join(sa.rename({"doc": "a"}), on="a")
@@ -295,12 +291,7 @@ def _texts(examples: Sequence[Example]) -> Any:
         )
 
     def flat(c: str) -> Any:
-        return (
-            pl.col(f"{c}_lines")
-            .str.replace_all(r"\| ?", "")
-            .str.replace_all(r"\s+", " ")
-            .str.strip_chars()
-        )
+        return pl.col(f"{c}_lines").str.replace_all(r"\| ?", "").str.replace_all(r"\s+", " ").str.strip_chars()
 
     frame = pl.DataFrame(
         {
@@ -345,9 +336,7 @@ def _shingles(texts: Any, n: int, which: Sequence[int]) -> Any:
             .filter(pl.col("t").str.len_bytes() > 0)
             .select("doc", pl.col("t").hash(seed=1).alias("h"))
         )
-        frames.append(
-            pl.concat([long_, short]).unique().with_columns(pl.lit(f, dtype=pl.UInt8).alias("f"))
-        )
+        frames.append(pl.concat([long_, short]).unique().with_columns(pl.lit(f, dtype=pl.UInt8).alias("f")))
     return pl.concat(frames).select("doc", "f", "h")
 
 
@@ -385,21 +374,15 @@ def _scores(cand: Any, shared: Any, size_a: Any, size_b: Any, which: Sequence[in
             per.filter(pl.col("f") == 1).first().alias("output"),
         )
     )
-    return out.with_columns(pl.col("score", "instruction", "output").fill_nan(0.0).round(4)).sort(
-        "a", "b"
-    )
+    return out.with_columns(pl.col("score", "instruction", "output").fill_nan(0.0).round(4)).sort("a", "b")
 
 
-def _pairs(
-    ea: Sequence[Example], eb: Sequence[Example], b_input: Sequence[str], exact: Any, near: Any
-) -> list[Pair]:
+def _pairs(ea: Sequence[Example], eb: Sequence[Example], b_input: Sequence[str], exact: Any, near: Any) -> list[Pair]:
     """Pairs in A's order, best first within each example of A."""
     out: list[Pair] = []
     for i, j in exact.iter_rows():
         out.append(Pair(ea[i].id, eb[j].id, b_input[j], "exact", 1.0, 1.0, 1.0))
-    for i, j, score, ins, outp in near.select(
-        "a", "b", "score", "instruction", "output"
-    ).iter_rows():
+    for i, j, score, ins, outp in near.select("a", "b", "score", "instruction", "output").iter_rows():
         out.append(
             Pair(
                 ea[i].id,

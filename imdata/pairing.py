@@ -11,16 +11,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
 
+from imdata.choices import Match
 from imdata.dataset import Dataset, load
 from imdata.outputs import Output, Run
 from imdata.prompts import prompt_messages
 from imdata.records import Example
 from imdata.templates import get_template
-
-Match = Literal["id", "instruction", "nearest"]
-MATCHES: tuple[str, ...] = get_args(Match)
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from imdata.choices import UNITS, Unit
 from imdata.dataset import Dataset, FormatChoice, OnError, SkipLog, dataset_name, iter_examples
 from imdata.errors import ImdataError, OptionError
 from imdata.lengths import Lengths, char_lengths, word_lengths
 from imdata.records import Example, Role
 from imdata.spans import KIND_CODE, token_kinds
-from imdata.summary import UNITS, DatasetSummary, Unit, summarise
+from imdata.summary import DatasetSummary, summarise
 from imdata.templates import Rendered, Template, get_template
 from imdata.tokens import TokenizerInfo, load_tokenizer
 

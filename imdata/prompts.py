@@ -17,15 +17,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any
 
 from imdata import io
+from imdata.choices import PromptForm
 from imdata.dataset import Dataset
 from imdata.records import Example, Message
 from imdata.templates import Template, get_template
-
-PromptForm = Literal["prompt", "messages"]
-PROMPT_FORMS: tuple[str, ...] = get_args(PromptForm)
 
 
 @dataclass(frozen=True, slots=True)

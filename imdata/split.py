@@ -30,10 +30,11 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 
+from imdata.choices import DEFAULT_SEED, LEAK_ACTIONS, LeakAction
 from imdata.errors import ImdataError, OptionError, OutputError
 from imdata.manifest import (
     ZERO_OUTPUT_RULE,
@@ -47,10 +48,8 @@ from imdata.manifest import (
 )
 from imdata.overlap import DEFAULT_THRESHOLD, OverlapReport, overlap
 from imdata.records import Example
-from imdata.subset import DEFAULT_SEED, stratified_order
+from imdata.subset import stratified_order
 
-LeakAction = Literal["report", "move", "fail"]
-LEAK_ACTIONS: tuple[str, ...] = get_args(LeakAction)
 MANIFEST_NAME = "manifest.json"
 
 
@@ -148,20 +147,14 @@ def split(
             labels = _bucket_of(m.ratio, _edges(m.ratio, k, edges)).astype(str)
         elif by is not None:
             labels = np.array(
-                [
-                    v if isinstance(v, str) else repr(v)
-                    for v in field_values(exs, by, option="--by")
-                ],
+                [v if isinstance(v, str) else repr(v) for v in field_values(exs, by, option="--by")],
                 dtype=object,
             )
         else:
             labels = np.zeros(len(exs), dtype=str)
         size = max(1, round(holdout * len(exs)))
         if size >= len(exs):
-            raise ImdataError(
-                f"--holdout {holdout}: would hold out all {len(exs)} examples; "
-                "use a smaller fraction"
-            )
+            raise ImdataError(f"--holdout {holdout}: would hold out all {len(exs)} examples; use a smaller fraction")
         held = np.sort(stratified_order(labels, np.random.default_rng([seed, 1]))[:size])
         rest = np.setdiff1d(idx, held)
         report = overlap([exs[i] for i in held], [exs[i] for i in rest], threshold=leak_threshold)
@@ -194,10 +187,7 @@ def split(
         members = [train[which == b] for b in range(k)]
         empty = [str(b + 1) for b in range(k) if members[b].size == 0]
         if empty:
-            warnings.append(
-                f"bucket(s) {', '.join(empty)} are empty (many equal ratios); "
-                "use fewer buckets or --edges"
-            )
+            warnings.append(f"bucket(s) {', '.join(empty)} are empty (many equal ratios); use fewer buckets or --edges")
         bounds = [None, *cut.tolist(), None]
         surplus: list[np.ndarray] = []
         if equal_size:
@@ -212,11 +202,7 @@ def split(
                 surplus.append(perm[smallest:])
                 members[b] = np.sort(perm[:smallest])
         for b in range(k):
-            parts.append(
-                Part(
-                    f"bucket-{b + 1}", tuple(exs[i] for i in members[b]), (bounds[b], bounds[b + 1])
-                )
-            )
+            parts.append(Part(f"bucket-{b + 1}", tuple(exs[i] for i in members[b]), (bounds[b], bounds[b + 1])))
         if equal_size:
             parts.append(Part("surplus", tuple(exs[i] for i in np.sort(np.concatenate(surplus)))))
         notes.append(ZERO_OUTPUT_RULE)
@@ -244,9 +230,7 @@ def split(
     }
     profile = {"parent": length_profile(m)}
     for p in parts:
-        profile[p.name] = length_profile(
-            m.take(np.array([pos[ex.id] for ex in p.examples], dtype=np.int64))
-        )
+        profile[p.name] = length_profile(m.take(np.array([pos[ex.id] for ex in p.examples], dtype=np.int64)))
     extra: dict[str, Any] = {"files": {p.name: f"{p.name}.jsonl" for p in parts}}
     if by == "ratio":
         extra["bucket_edges"] = {p.name: list(p.edges) for p in parts if p.edges}
@@ -259,9 +243,7 @@ def split(
             "pairs": [pr.to_dict() for pr in report.pairs],
         }
     if pl_.renamed:
-        warnings.append(
-            f"{pl_.renamed} ids clashed across inputs and were prefixed with their input's name"
-        )
+        warnings.append(f"{pl_.renamed} ids clashed across inputs and were prefixed with their input's name")
     strategy = "ratio-buckets" if by == "ratio" else "holdout"
     man = Manifest(
         kind="split",
@@ -285,9 +267,7 @@ def split(
                 force=force,
             )
         man.write(out_dir / MANIFEST_NAME, force=force)
-    return SplitReport(
-        tuple(parts), man, report, moved, str(out_dir) if out_dir else None, tuple(warnings)
-    )
+    return SplitReport(tuple(parts), man, report, moved, str(out_dir) if out_dir else None, tuple(warnings))
 
 
 def _check(
@@ -320,13 +300,9 @@ def _check(
         if not vals:
             raise OptionError("--edges: give at least one edge, e.g. --edges 0.5,1,2")
         if any(not math.isfinite(v) or v < 0 for v in vals):
-            raise OptionError(
-                f"--edges {','.join(map(str, vals))}: edges must be finite ratios >= 0"
-            )
+            raise OptionError(f"--edges {','.join(map(str, vals))}: edges must be finite ratios >= 0")
         if any(b <= a for a, b in zip(vals, vals[1:], strict=False)):
-            raise OptionError(
-                f"--edges {','.join(map(str, vals))}: edges must be strictly increasing"
-            )
+            raise OptionError(f"--edges {','.join(map(str, vals))}: edges must be strictly increasing")
         if buckets is not None and buckets != len(vals) + 1:
             raise OptionError(
                 f"--buckets {buckets} and {len(vals)} edges disagree: {len(vals)} edges make "

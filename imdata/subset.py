@@ -33,10 +33,11 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 
+from imdata.choices import DEFAULT_SEED, STRATEGIES, Strategy
 from imdata.errors import ImdataError, OptionError
 from imdata.manifest import (
     ZERO_OUTPUT_RULE,
@@ -51,10 +52,6 @@ from imdata.manifest import (
     write_examples,
 )
 from imdata.records import Example
-
-Strategy = Literal["random", "stratified", "longest", "ratio", "score"]
-STRATEGIES: tuple[str, ...] = get_args(Strategy)
-DEFAULT_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -174,9 +171,7 @@ def subset(
     )
     warnings: list[str] = []
     if pl_.renamed:
-        warnings.append(
-            f"{pl_.renamed} ids clashed across inputs and were prefixed with their input's name"
-        )
+        warnings.append(f"{pl_.renamed} ids clashed across inputs and were prefixed with their input's name")
     for k in sorted(sizes):
         if k > eligible.size:
             msg = (
@@ -184,9 +179,7 @@ def subset(
                 f"the subset holds all {eligible.size}"
             )
             if strict:
-                raise ImdataError(
-                    msg.split(";")[0] + "; ask for fewer, or drop --strict to take them all"
-                )
+                raise ImdataError(msg.split(";")[0] + "; ask for fewer, or drop --strict to take them all")
             warnings.append(msg)
     params.update(
         nested=nested,
@@ -234,9 +227,7 @@ def subset(
             extra: dict[str, Any] = {"eligible": int(eligible.size), "parent_examples": len(exs)}
             if groups is not None:
                 extra["strata"] = _strata(groups, eligible, take)
-            out_path = (
-                _output_name(output, k, s, len(sizes) > 1, len(seeds) > 1) if output else None
-            )
+            out_path = _output_name(output, k, s, len(sizes) > 1, len(seeds) > 1) if output else None
             if out_path is not None:
                 extra["output"] = Path(out_path).name
             man = Manifest(
@@ -254,20 +245,16 @@ def subset(
     if output is not None:
         for sub in subsets:
             assert sub.output is not None  # noqa: S101 - set above whenever output is
-            write_examples(
-                sub.examples, sub.output, to=to, template=template, tokenizer=tokenizer, force=force
-            )
+            write_examples(sub.examples, sub.output, to=to, template=template, tokenizer=tokenizer, force=force)
             sub.manifest.write(manifest_path(sub.output, "subset"), force=force)
     return SubsetReport(strategy, len(exs), int(eligible.size), tuple(subsets), tuple(warnings))
 
 
 _ORDER_NOTE = {
     "random": "chosen by a seeded permutation",
-    "stratified": "chosen by seeded permutations within each stratum, interleaved to keep "
-    "proportions",
+    "stratified": "chosen by seeded permutations within each stratum, interleaved to keep proportions",
     "longest": "chosen longest output first, ties broken by id",
-    "ratio": "chosen nearest the target ratio (|log r - log target|, ties by id), or at random "
-    "within the ratio window",
+    "ratio": "chosen nearest the target ratio (|log r - log target|, ties by id), or at random within the ratio window",
     "score": "chosen highest score first, ties in a seeded order",
 }
 
@@ -277,9 +264,7 @@ def _seeded(strategy: str, target_ratio: float | None) -> bool:
     return strategy not in ("longest",) and not (strategy == "ratio" and target_ratio is not None)
 
 
-def _check_options(
-    strategy: str, sizes: list[int], seeds: list[int], **opts: Any
-) -> dict[str, Any]:
+def _check_options(strategy: str, sizes: list[int], seeds: list[int], **opts: Any) -> dict[str, Any]:
     if strategy not in STRATEGIES:
         raise OptionError(f"--strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
     if not sizes:
@@ -297,10 +282,7 @@ def _check_options(
     for key, val in opts.items():
         if val is not None and key not in allowed:
             flag = "--" + key.replace("_", "-")
-            raise OptionError(
-                f"{flag} does not apply to --strategy {strategy}; drop it or choose another "
-                "strategy"
-            )
+            raise OptionError(f"{flag} does not apply to --strategy {strategy}; drop it or choose another strategy")
     if strategy == "stratified" and opts["by"] is None:
         raise OptionError("--strategy stratified needs --by FIELD (e.g. --by source)")
     if strategy == "score" and opts["score_field"] is None:
@@ -312,13 +294,9 @@ def _check_options(
         if tgt is not None and not tgt > 0:
             raise OptionError(f"--target-ratio {tgt}: must be greater than 0")
         if lo is not None and hi is not None and not lo < hi:
-            raise OptionError(
-                f"--min-ratio {lo} --max-ratio {hi}: the minimum must be below the maximum"
-            )
+            raise OptionError(f"--min-ratio {lo} --max-ratio {hi}: the minimum must be below the maximum")
     if not _seeded(strategy, opts["target_ratio"]) and len(seeds) > 1:
-        raise OptionError(
-            f"--strategy {strategy} does not use the seed, so --seeds would write identical subsets"
-        )
+        raise OptionError(f"--strategy {strategy} does not use the seed, so --seeds would write identical subsets")
     return {k: v for k, v in opts.items() if k in allowed}
 
 
@@ -348,9 +326,7 @@ def _eligible(
         scores = np.array(
             [
                 _number(v, ex, score_field)
-                for v, ex in zip(
-                    field_values(exs, score_field, option="--score-field"), exs, strict=True
-                )
+                for v, ex in zip(field_values(exs, score_field, option="--score-field"), exs, strict=True)
             ]
         )
         keep = scores >= min_score if min_score is not None else np.ones(len(exs), dtype=bool)
@@ -367,9 +343,7 @@ def _eligible(
 
 def _number(value: Any, ex: Example, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise OptionError(
-            f"--score-field {name}: example {ex.id!r} has {value!r}, not a number; fix the field"
-        )
+        raise OptionError(f"--score-field {name}: example {ex.id!r} has {value!r}, not a number; fix the field")
     try:
         return float(value)
     except ValueError:
@@ -409,9 +383,7 @@ def _order(
     return rng.permutation(eligible)
 
 
-def stratified_order(
-    labels: np.ndarray, rng: np.random.Generator, index: np.ndarray | None = None
-) -> np.ndarray:
+def stratified_order(labels: np.ndarray, rng: np.random.Generator, index: np.ndarray | None = None) -> np.ndarray:
     """An order of ``index`` whose every prefix keeps the proportions of ``labels``.
 
     Within a stratum of size ``s`` the ``r``-th example (in a seeded order) gets the key
@@ -432,19 +404,13 @@ def stratified_order(
     return index[np.lexsort((group_tie, keys))]
 
 
-def _strata(
-    groups: np.ndarray, eligible: np.ndarray, take: np.ndarray
-) -> dict[str, dict[str, int]]:
+def _strata(groups: np.ndarray, eligible: np.ndarray, take: np.ndarray) -> dict[str, dict[str, int]]:
     parent = dict(zip(*np.unique(groups[eligible].astype(str), return_counts=True), strict=True))
     sub = dict(zip(*np.unique(groups[take].astype(str), return_counts=True), strict=True))
-    return {
-        str(k): {"parent": int(v), "subset": int(sub.get(k, 0))} for k, v in sorted(parent.items())
-    }
+    return {str(k): {"parent": int(v), "subset": int(sub.get(k, 0))} for k, v in sorted(parent.items())}
 
 
-def _output_name(
-    output: str | os.PathLike[str], k: int, seed: int, many_n: bool, many_seeds: bool
-) -> str:
+def _output_name(output: str | os.PathLike[str], k: int, seed: int, many_n: bool, many_seeds: bool) -> str:
     """``out.jsonl`` -> ``out-n1000-seed1.jsonl`` (only the parts that vary)."""
     p = Path(output)
     tag = (f"-n{k}" if many_n else "") + (f"-seed{seed}" if many_seeds else "")

@@ -13,7 +13,7 @@ import csv
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import polars as pl
@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from imdata.profile import ProfileReport
 
 #: the units a profile measures in (declared here, a light module, so the CLI can use it)
-Unit = Literal["words", "tokens", "chars"]
-UNITS: tuple[str, ...] = get_args(Unit)
 
 _STATS = ("mean", "sd", "median", "p90", "p99", "max", "sum")
 _MEASURES = ("instruction", "output", "total", "template", "turns")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
+from imdata.choices import MATCHES, REPORT_FORMATS
 from imdata.cli._common import say, template_option
-from imdata.memo_report import REPORT_FORMATS
-from imdata.pairing import MATCHES
 
 
 @click.command()

@@ -158,9 +158,7 @@ def overlap(
         click.echo(_json(rep.to_dict()))
     elif report == "csv":
         rows = [p.to_dict() for p in rep.pairs]
-        click.echo(
-            render_rows(rows, "csv") if rows else "a,b,b_input,instruction,kind,output,score"
-        )
+        click.echo(render_rows(rows, "csv") if rows else "a,b,b_input,instruction,kind,output,score")
     else:
         click.echo(render_rows(rep.summary_rows(), report))
         if rep.pairs and show_pairs:

@@ -9,11 +9,9 @@ from typing import Any, TypeVar
 
 import click
 
-from imdata.choices import REPORT_FORMATS
+from imdata.choices import ENGINES, REPORT_FORMATS, UNITS
 from imdata.cli._common import say, template_option, tokenizer_option
 from imdata.dataset import FORMAT_CHOICES, ON_ERROR
-from imdata.engine import ENGINES
-from imdata.summary import UNITS
 
 F = TypeVar("F", bound=Callable[..., Any])
 

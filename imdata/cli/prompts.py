@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from imdata.choices import PROMPT_FORMS
 from imdata.cli._common import input_options, load_inputs, output_options, say, template_option
-from imdata.prompts import PROMPT_FORMS
 
 
 @click.command()

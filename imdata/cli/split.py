@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import click
 
-from imdata.choices import EXPORT_FORMATS
+from imdata.choices import DEFAULT_SEED, EXPORT_FORMATS, LEAK_ACTIONS
 from imdata.cli._common import template_option, tokenizer_option
 from imdata.cli.overlap import NumberList, selection_inputs
-from imdata.split import LEAK_ACTIONS
-from imdata.subset import DEFAULT_SEED
 
 
 @click.command()
@@ -35,8 +33,7 @@ from imdata.subset import DEFAULT_SEED
 @click.option(
     "--equal-size",
     is_flag=True,
-    help="Down-sample every bucket to the smallest, so buckets differ in ratio only; "
-    "the rest go to surplus.jsonl.",
+    help="Down-sample every bucket to the smallest, so buckets differ in ratio only; the rest go to surplus.jsonl.",
 )
 @click.option(
     "--holdout",
@@ -104,9 +101,7 @@ def split(
     from imdata.manifest import render_rows
     from imdata.split import split as run
 
-    sets = load_inputs(
-        data, fmt=fmt, role_map=role_map, on_error=on_error, rejects=rejects, force=force
-    )
+    sets = load_inputs(data, fmt=fmt, role_map=role_map, on_error=on_error, rejects=rejects, force=force)
     rep = run(
         sets,
         by=by,
@@ -123,10 +118,7 @@ def split(
         force=force,
     )
     if rep.leaks is not None and not rep.leaks.matched:
-        say(
-            f"leak check: none of the {len(rep.parts[0].examples):,} held-out examples "
-            "occur in the training side"
-        )
+        say(f"leak check: none of the {len(rep.parts[0].examples):,} held-out examples occur in the training side")
     for w in rep.warnings:
         say(f"warning: {w}")
     say(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import click
 
-from imdata.choices import EXPORT_FORMATS
+from imdata.choices import DEFAULT_SEED, EXPORT_FORMATS, STRATEGIES
 from imdata.cli._common import output_options, template_option, tokenizer_option
 from imdata.cli.overlap import NumberList, selection_inputs
-from imdata.subset import DEFAULT_SEED, STRATEGIES
 
 
 @click.command()
@@ -37,9 +36,7 @@ from imdata.subset import DEFAULT_SEED, STRATEGIES
     metavar="S[,S...]",
     help="Write one subset per seed (and per size).",
 )
-@click.option(
-    "--nested", is_flag=True, help="Each size contains the smaller ones (one draw per seed)."
-)
+@click.option("--nested", is_flag=True, help="Each size contains the smaller ones (one draw per seed).")
 @click.option(
     "--by",
     default=None,
@@ -51,19 +48,11 @@ from imdata.subset import DEFAULT_SEED, STRATEGIES
     default=None,
     help="ratio: take the examples whose instruction/output ratio is nearest this.",
 )
-@click.option(
-    "--min-ratio", type=click.FloatRange(0), default=None, help="ratio: keep ratios >= this."
-)
-@click.option(
-    "--max-ratio", type=click.FloatRange(0), default=None, help="ratio: keep ratios <= this."
-)
+@click.option("--min-ratio", type=click.FloatRange(0), default=None, help="ratio: keep ratios >= this.")
+@click.option("--max-ratio", type=click.FloatRange(0), default=None, help="ratio: keep ratios <= this.")
 @click.option("--score-field", default=None, help="score: the record field holding the rating.")
-@click.option(
-    "--min-score", type=float, default=None, help="score: keep examples rated at least this."
-)
-@click.option(
-    "--strict", is_flag=True, help="Fail if fewer examples are eligible than --n asks for."
-)
+@click.option("--min-score", type=float, default=None, help="score: keep examples rated at least this.")
+@click.option("--strict", is_flag=True, help="Fail if fewer examples are eligible than --n asks for.")
 @click.option(
     "--to",
     "to",
@@ -117,9 +106,7 @@ def subset(
 
     if seed is not None and seeds is not None:
         raise click.UsageError("give --seed or --seeds, not both")
-    sets = load_inputs(
-        data, fmt=fmt, role_map=role_map, on_error=on_error, rejects=rejects, force=force
-    )
+    sets = load_inputs(data, fmt=fmt, role_map=role_map, on_error=on_error, rejects=rejects, force=force)
     rep = select(
         sets,
         n=n,
@@ -142,8 +129,5 @@ def subset(
     for w in rep.warnings:
         say(f"warning: {w}")
     for s in rep.subsets:
-        say(
-            f"wrote {len(s.examples):,} examples to {s.output} "
-            f"(manifest {manifest_path(str(s.output), 'subset')})"
-        )
+        say(f"wrote {len(s.examples):,} examples to {s.output} (manifest {manifest_path(str(s.output), 'subset')})")
     click.echo(render_rows(rep.rows(), report))
