@@ -45,6 +45,20 @@ def input_options(f: F) -> F:
     return f
 
 
+def report_format_option(f: F) -> F:
+    """``--format table|json|csv|markdown``: how a report is written on stdout."""
+    from imdata.choices import REPORT_FORMATS
+
+    return click.option(
+        "--format",
+        "report",
+        type=click.Choice(REPORT_FORMATS),
+        default="table",
+        show_default=True,
+        help="How the report on stdout is written.",
+    )(f)
+
+
 def template_option(default: str | None = "tulu") -> Callable[[F], F]:
     """``--template``: a built-in name or a Hugging Face chat template file/folder."""
     return click.option(

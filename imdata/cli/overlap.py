@@ -11,8 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from imdata.choices import REPORT_FORMATS
-from imdata.dataset import FORMAT_CHOICES, ON_ERROR
+from imdata.cli._common import input_options, report_format_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,43 +45,8 @@ class NumberList(click.ParamType):  # type: ignore[type-arg]
 
 
 def selection_inputs(f: F) -> F:
-    """``--input-format``, ``--role-map``, ``--on-error``, ``--rejects``, ``--format`` (report)."""
-    f = click.option(
-        "--format",
-        "report",
-        type=click.Choice(REPORT_FORMATS),
-        default="table",
-        show_default=True,
-        help="How the report on stdout is written.",
-    )(f)
-    f = click.option(
-        "--rejects",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="With --on-error skip: write the skipped records (and why) to this JSONL file.",
-    )(f)
-    f = click.option(
-        "--on-error",
-        type=click.Choice(ON_ERROR),
-        default="raise",
-        show_default=True,
-        help="Stop at the first bad record, or skip bad records (e.g. repeats) and count them.",
-    )(f)
-    f = click.option(
-        "--role-map",
-        multiple=True,
-        metavar="FROM=TO",
-        help="Map a source role to system|user|assistant (repeatable).",
-    )(f)
-    f = click.option(
-        "--input-format",
-        "fmt",
-        type=click.Choice(FORMAT_CHOICES),
-        default="auto",
-        show_default=True,
-        help="Record format of the inputs; detected by default.",
-    )(f)
-    return f
+    """The shared input options plus ``--format`` (report)."""
+    return report_format_option(input_options(f))
 
 
 @click.command()
