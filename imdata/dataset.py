@@ -232,3 +232,41 @@ def load(
             + (f" ({log.summary()}); see them with --rejects FILE" if log.total else "; is the file empty?")
         )
     return Dataset(name or dataset_name(path), path, log.format, examples, io.fingerprint(path), log)
+
+
+@dataclass
+class Stream:
+    """Inputs read lazily, example by example, so memory does not grow with the data.
+
+    Iterating yields the examples of each path in order; ``logs`` fills as it goes (one
+    :class:`SkipLog` per path), so skips are known once iteration ends. A path with no
+    usable example is an error, as in :func:`load`.
+    """
+
+    paths: tuple[str, ...]
+    format: FormatChoice = "auto"
+    role_map: Mapping[str, Role] | None = None
+    on_error: OnError = "raise"
+    logs: dict[str, SkipLog] = field(default_factory=dict)
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Path -> dataset name."""
+        return {p: dataset_name(p) for p in self.paths}
+
+    def fingerprints(self) -> dict[str, str]:
+        """Dataset name -> sha256 of the input as stored (reads each file once)."""
+        return {dataset_name(p): io.fingerprint(p) for p in self.paths}
+
+    def __iter__(self) -> Iterator[Example]:
+        for path in self.paths:
+            log = self.logs.setdefault(path, SkipLog())
+            n = 0
+            for ex in iter_examples(path, format=self.format, role_map=self.role_map, on_error=self.on_error, log=log):
+                n += 1
+                yield ex
+            if n == 0:
+                raise ImdataError(
+                    f"{path}: no usable examples"
+                    + (f" ({log.summary()}); see them with --rejects FILE" if log.total else "; is the file empty?")
+                )

@@ -250,11 +250,11 @@ def _span_rows(examples: list[Example], spec: StageSpec) -> pl.DataFrame:
 
     tpl, tok = _tools(spec.template, spec.tokenizer)
     prov = orjson.loads(spec.prov)
-    source_of = {id(ex): (spec.name, "") for ex in examples}
+    names = {ex.source: spec.name for ex in examples}
     stats = _Stats()
     out: dict[str, list[Any]] = {k: [] for k in _SPAN_STATS}
     before = (0, 0, 0, 0, 0, 0, 0)
-    rows = _rows(examples, tpl, tok, spec.mode, spec.max_length, spec.to, source_of, prov, stats, spec.batch_size)  # type: ignore[arg-type]
+    rows = _rows(examples, tpl, tok, spec.mode, spec.max_length, spec.to, names, prov, stats, spec.batch_size)  # type: ignore[arg-type]
     for row in rows:
         now = (stats.tokens, stats.trained, stats.truncated, stats.truncated_trained, stats.straddling,
                len(stats.zero_trained), len(stats.markers))  # fmt: skip

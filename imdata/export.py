@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -26,11 +26,11 @@ import orjson
 
 from imdata import __version__
 from imdata.choices import EXPORT_FORMATS, ExportFormat
-from imdata.dataset import Dataset
+from imdata.dataset import Dataset, SkipLog, Stream
 from imdata.errors import OptionError, OutputError
 from imdata.io import atomic_output, check_writable
 from imdata.records import Example
-from imdata.spans import IGNORE_INDEX, LossMode, Tokenized, tokenize_examples
+from imdata.spans import IGNORE_INDEX, LossMode, Tokenized, tokenize_examples, truncate
 from imdata.templates import Rendered, Template, get_template
 from imdata.tokens import TokenizerInfo, load_tokenizer
 from imdata.verify import check_tiling, check_tokens, full_check_due, marker_in_content
@@ -66,7 +66,7 @@ class ExportReport:
 
 
 def spans(
-    data: Dataset | Sequence[Dataset] | Sequence[Example],
+    data: Dataset | Sequence[Dataset] | Sequence[Example] | Stream,
     *,
     output: str | os.PathLike[str],
     template: str | Template = "tulu",
@@ -80,7 +80,9 @@ def spans(
     """Render, label, verify and write examples in one of the export formats.
 
     Args:
-        data: one or more loaded datasets, or examples.
+        data: one or more loaded datasets, examples, or a :class:`~imdata.dataset.Stream`
+            (read lazily: memory stays flat however large the inputs, except for a
+            ``datasets`` folder output, which is built in memory).
         output: the output file (or folder, for ``to="hf"`` without a ``.jsonl`` suffix).
         template: a built-in template name, a Jinja template path, or a template object.
         tokenizer: a tokenizer spec or a loaded one; required for ``to="hf"``.
@@ -98,22 +100,20 @@ def spans(
         raise OptionError(f"--max-length must be at least 1, not {max_length}")
     tok = load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
     tmpl = _template(template, tok)
-    sets = _datasets(data)
-    examples: list[Example] = [ex for ds in sets for ex in ds.examples] if sets else list(data)  # type: ignore[arg-type]
-    source_of = {id(ex): (ds.name, ds.fingerprint) for ds in sets for ex in ds.examples}
+    examples, names, inputs, logs = _source(data)
     prov = {
         "imdata": __version__,
         "template": tmpl.name,
         "template_fingerprint": tmpl.fingerprint,
         "tokenizer": tok.name if tok else None,
         "tokenizer_fingerprint": tok.fingerprint if tok else None,
-        "inputs": {ds.name: ds.fingerprint for ds in sets},
+        "inputs": inputs,
     }
     out = Path(output)
     as_folder = to == "hf" and not _is_file_name(out)
     check_writable(out, force=force)
     stats = _Stats()
-    rows = _rows(examples, tmpl, tok, mode, max_length, to, source_of, prov, stats, batch_size)
+    rows = _rows(examples, tmpl, tok, mode, max_length, to, names, prov, stats, batch_size)
     if as_folder:
         _write_hf_folder(rows, out, force=force)
     else:
@@ -133,8 +133,8 @@ def spans(
         truncated_trained_tokens=stats.truncated_trained,
         straddling_tokens=stats.straddling,
         marker_examples=stats.markers,
-        skipped=_merge(ds.skipped.counts for ds in sets),
-        warnings=_merge(ds.skipped.warning_counts for ds in sets),
+        skipped=_merge(log.counts for log in logs()),
+        warnings=_merge(log.warning_counts for log in logs()),
         provenance=prov,
     )
     manifest = out.with_name(out.name + ".manifest.json")
@@ -149,13 +149,20 @@ def _template(template: str | Template, tok: TokenizerInfo | None) -> Template:
     return get_template(template, eos=tok.eos if tok else None, bos=tok.bos if tok else None)
 
 
-def _datasets(data: Any) -> list[Dataset]:
-    if isinstance(data, Dataset):
-        return [data]
-    items = list(data)
-    if items and all(isinstance(d, Dataset) for d in items):
-        return items
-    return []
+def _source(data: Any) -> tuple[Iterable[Example], dict[str, str], dict[str, str], Callable[[], list[SkipLog]]]:
+    """Examples to export, path -> dataset name, name -> fingerprint, and the skip logs."""
+    if isinstance(data, Stream):
+        return data, data.names, data.fingerprints(), lambda: list(data.logs.values())
+    sets = [data] if isinstance(data, Dataset) else list(data)
+    if sets and all(isinstance(d, Dataset) for d in sets):
+        examples = (ex for ds in sets for ex in ds.examples)
+        return (
+            examples,
+            {ds.path: ds.name for ds in sets},
+            {ds.name: ds.fingerprint for ds in sets},
+            lambda: [ds.skipped for ds in sets],
+        )
+    return [ex for ex in sets if isinstance(ex, Example)], {}, {}, lambda: []
 
 
 def _is_file_name(path: Path) -> bool:
@@ -189,13 +196,13 @@ class _Stats:
 
 
 def _rows(
-    examples: list[Example],
+    examples: Iterable[Example],
     tmpl: Template,
     tok: TokenizerInfo | None,
     mode: LossMode,
     max_length: int | None,
     to: str,
-    source_of: dict[int, tuple[str, str]],
+    names: dict[str, str],
     prov: dict[str, Any],
     stats: _Stats,
     batch_size: int,
@@ -205,10 +212,10 @@ def _rows(
             r = tmpl.render(ex)
             stats.look_at(ex, r, getattr(tmpl, "eos", None))
             stats.examples += 1
-            yield _row(ex, r, None, to, mode, source_of, prov, None)
+            yield _row(ex, r, None, to, mode, names, prov, None)
         return
-    full = None if max_length is None else tokenize_examples(examples, tmpl, tok, mode=mode, batch_size=batch_size)
-    for tz in tokenize_examples(examples, tmpl, tok, mode=mode, max_length=max_length, batch_size=batch_size):
+    for whole in tokenize_examples(examples, tmpl, tok, mode=mode, batch_size=batch_size):
+        tz = whole if max_length is None else truncate(whole, max_length)
         stats.look_at(tz.example, tz.rendered, tok.eos)
         chk = check_tokens(tz, full=full_check_due(stats.examples))
         stats.examples += 1
@@ -216,14 +223,12 @@ def _rows(
         stats.straddling += chk.straddling
         trained = tz.trained
         stats.trained += trained
-        if full is not None:
-            whole = next(full)
-            if tz.truncated:
-                stats.truncated += 1
-                stats.truncated_trained += whole.trained - trained
+        if tz.truncated:
+            stats.truncated += 1
+            stats.truncated_trained += whole.trained - trained
         if trained == 0:
             stats.zero_trained.append(tz.example.id)
-        yield _row(tz.example, tz.rendered, tz, to, mode, source_of, prov, tok.bos if tok.adds_bos else None)
+        yield _row(tz.example, tz.rendered, tz, to, mode, names, prov, tok.bos if tok.adds_bos else None)
 
 
 def _row(
@@ -232,11 +237,11 @@ def _row(
     tz: Tokenized | None,
     to: str,
     mode: LossMode,
-    source_of: dict[int, tuple[str, str]],
+    names: dict[str, str],
     prov: dict[str, Any],
     bos: str | None,
 ) -> dict[str, Any]:
-    source = source_of.get(id(ex), (ex.source, ""))[0]
+    source = names.get(ex.source, ex.source)
     if to == "hf":
         assert tz is not None  # noqa: S101 - guaranteed by the option check above
         return {"id": ex.id, "input_ids": tz.input_ids, "labels": tz.labels}

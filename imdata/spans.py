@@ -19,7 +19,7 @@ gives, token for token, open-instruct's prefix-tokenisation labels (see the pari
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -50,6 +50,7 @@ __all__ = [
     "span_token_bounds",
     "token_kinds_from_offsets",
     "trained_table",
+    "truncate",
     "labels_from_kinds",
     "token_kinds",
     "tokenize_examples",
@@ -231,8 +232,19 @@ def _label_batch(
         bounds = span_token_bounds(r, enc)
         kinds = token_kinds(r, enc, bounds)
         labels = np.where(table[kinds.astype(np.int64) + 1], ids, IGNORE_INDEX)
-        cut = 0
-        if max_length is not None and len(ids) > max_length:
-            cut = len(ids) - max_length
-            ids, kinds, labels = ids[:max_length], kinds[:max_length], labels[:max_length]
-        yield Tokenized(ex, r, ids, kinds, labels, enc, bounds, cut)
+        tz = Tokenized(ex, r, ids, kinds, labels, enc, bounds, 0)
+        yield tz if max_length is None else truncate(tz, max_length)
+
+
+def truncate(tz: Tokenized, max_length: int) -> Tokenized:
+    """The first ``max_length`` tokens of ``tz`` (itself when it is not longer)."""
+    n = len(tz.input_ids)
+    if n <= max_length:
+        return tz
+    return replace(
+        tz,
+        input_ids=tz.input_ids[:max_length],
+        kinds=tz.kinds[:max_length],
+        labels=tz.labels[:max_length],
+        truncated=tz.truncated + n - max_length,
+    )

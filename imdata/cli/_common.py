@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import click
 
-from imdata.dataset import FORMAT_CHOICES, ON_ERROR, Dataset, load, parse_role_map
+from imdata.dataset import FORMAT_CHOICES, ON_ERROR, Dataset, SkipLog, Stream, load, parse_role_map
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -100,18 +100,26 @@ def load_inputs(
     force: bool = False,
 ) -> list[Dataset]:
     """Load every input, say what was skipped on stderr, and write the rejects file if asked."""
-    from imdata.dataset import SkipLog
-
     roles = parse_role_map(role_map)
     datasets = [load(p, format=fmt, role_map=roles, on_error=on_error) for p in paths]  # type: ignore[arg-type]
-    for ds in datasets:
-        if ds.skipped.total or ds.skipped.warnings:
-            say(f"{ds.path}: {ds.skipped.summary()}")
+    report_skips({ds.path: ds.skipped for ds in datasets}, rejects=rejects, force=force)
+    return datasets
+
+
+def open_inputs(paths: tuple[str, ...], *, fmt: str, role_map: tuple[str, ...], on_error: str) -> Stream:
+    """The inputs as a lazy stream; call :func:`report_skips` with ``stream.logs`` once it is read."""
+    return Stream(paths, format=fmt, role_map=parse_role_map(role_map), on_error=on_error)  # type: ignore[arg-type]
+
+
+def report_skips(logs: Mapping[str, SkipLog], *, rejects: str | None, force: bool) -> None:
+    """Say what each input skipped or flagged, and write the rejects file if asked."""
+    for path, log in logs.items():
+        if log.total or log.warnings:
+            say(f"{path}: {log.summary()}")
     if rejects:
-        merged = SkipLog([r for ds in datasets for r in ds.skipped.rejected])
+        merged = SkipLog([r for log in logs.values() for r in log.rejected])
         merged.write(rejects, force=force)
         say(f"wrote {merged.total} rejected records to {rejects}")
-    return datasets
 
 
 def say(message: str) -> None:

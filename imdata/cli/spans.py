@@ -9,8 +9,9 @@ import click
 from imdata.choices import EXPORT_FORMATS, LOSS_MODES
 from imdata.cli._common import (
     input_options,
-    load_inputs,
+    open_inputs,
     output_options,
+    report_skips,
     say,
     template_option,
     tokenizer_option,
@@ -75,9 +76,9 @@ def spans(
     if engine == "ray":
         report = _on_ray(data, locals())
     else:
-        sets = load_inputs(data, fmt=fmt, role_map=role_map, on_error=on_error, rejects=rejects, force=force)
+        stream = open_inputs(data, fmt=fmt, role_map=role_map, on_error=on_error)
         report = export_spans(
-            sets,
+            stream,
             output=output,
             template=template,
             tokenizer=tokenizer,
@@ -86,6 +87,7 @@ def spans(
             max_length=max_length,
             force=force,
         )
+        report_skips(stream.logs, rejects=rejects, force=force)
     trained = (
         f", {report.trained_tokens:,} of {report.tokens:,} tokens trained ({report.mode})" if report.tokens else ""
     )
