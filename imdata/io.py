@@ -129,6 +129,112 @@ def _iter_jsonl(path: str) -> Iterator[RawRecord]:
 
 
 def _iter_json(path: str) -> Iterator[RawRecord]:
+    """A JSON list is streamed record by record; anything else is parsed whole."""
+    streamed = _stream_json_array(path)
+    first = next(streamed, None)
+    if first is not _NOT_A_LIST:
+        if first is not None:
+            yield first
+        yield from streamed
+        return
+    yield from _iter_json_whole(path)
+
+
+_NOT_A_LIST = RawRecord("", 0, None)
+_CHUNK = 1 << 22  # characters read at a time
+
+
+def _stream_json_array(path: str) -> Iterator[RawRecord]:
+    """Records of a top-level JSON list, read in chunks: memory stays at one chunk plus one record.
+
+    Yields ``_NOT_A_LIST`` first (and stops) when the file is not a plain list of records,
+    e.g. an object holding one, or a single conversation saved as a list of turns.
+    """
+    import codecs
+
+    decoder = json.JSONDecoder()
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    with open_binary(path) as fh:
+        buf, pos, eof, lines_before, bytes_read = "", 0, False, 0, 0
+
+        def more() -> bool:
+            nonlocal buf, pos, eof, lines_before, bytes_read
+            raw = fh.read(_CHUNK)
+            eof = not raw
+            try:
+                text = utf8.decode(raw, final=eof)
+            except UnicodeDecodeError as e:
+                line = lines_before + buf.count("\n") + raw.count(b"\n", 0, max(e.start, 0)) + 1
+                raise DataError(
+                    path,
+                    f"line {line}",
+                    "",
+                    f"is not valid UTF-8 (byte {bytes_read + e.start})",
+                    "re-encode the file as UTF-8",
+                    reason="invalid-utf8",
+                ) from None
+            bytes_read += len(raw)
+            if pos > _CHUNK:  # drop what has been parsed
+                lines_before += buf.count("\n", 0, pos)
+                buf, pos = buf[pos:], 0
+            buf += text
+            return not eof
+
+        def skip_ws() -> None:
+            nonlocal pos
+            while True:
+                while pos < len(buf) and buf[pos] in " \t\r\n":
+                    pos += 1
+                if pos < len(buf) or not more():
+                    return
+
+        def bad(problem: str) -> DataError:
+            line = lines_before + buf.count("\n", 0, pos) + 1
+            return DataError(
+                path,
+                f"line {line}",
+                "",
+                f"is not valid JSON ({problem})",
+                "fix the file; a JSON file must hold one list of records",
+                reason="malformed-json",
+            )
+
+        skip_ws()
+        if pos >= len(buf) or buf[pos] != "[":
+            yield _NOT_A_LIST
+            return
+        pos += 1
+        n = 0
+        while True:
+            skip_ws()
+            if pos >= len(buf):
+                raise bad("the list is not closed")
+            if buf[pos] == "]":
+                return
+            if n:
+                if buf[pos] != ",":
+                    raise bad(f"expected ',' or ']' but found {buf[pos]!r}")
+                pos += 1
+                skip_ws()
+            while True:
+                try:
+                    value, end = decoder.raw_decode(buf, pos)
+                    if end < len(buf) or eof:
+                        break
+                except json.JSONDecodeError as e:
+                    if eof:
+                        raise bad(e.msg) from None
+                if not more() and eof and pos >= len(buf):
+                    raise bad("the list is not closed")
+            n += 1
+            if n == 1 and isinstance(value, dict) and value and set(value) <= {"from", "value", "role", "content"}:
+                yield _NOT_A_LIST  # one conversation saved as a bare list of turns
+                return
+            pos = end
+            yield RawRecord(f"record {n}", n, value)
+
+
+def _iter_json_whole(path: str) -> Iterator[RawRecord]:
     with open_binary(path) as fh:
         data = fh.read()
     try:
