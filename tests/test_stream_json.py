@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import shared
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import imdata.io as io
-from conftest import shared
 from imdata.errors import DataError
 
 records = st.lists(
@@ -61,7 +61,8 @@ def test_wrapped_lists_and_single_conversations_still_load(tmp_path: Path) -> No
 @pytest.mark.slow
 def test_real_sharegpt_streams_identically() -> None:
     path = shared("sharegpt/sharegpt_v3_unfiltered_cleaned_split.first17671.json.gz")
-    want = json.load(gzip.open(path))
+    with gzip.open(path) as fh:
+        want = json.load(fh)
     n = 0
     for rec, row in zip(io.iter_raw(str(path)), want, strict=True):
         assert rec.value == row
