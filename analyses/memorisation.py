@@ -29,7 +29,9 @@ NEAREST_TRAIN = ("alpaca_5000_pr152", "alpagasus_random_9k", "alpagasus_claude_t
 
 
 def _runs(files: list[str], sample: int | None) -> list[Run]:
-    runs = [load_run(c.data_path(f"{OUTPUTS}/{f}")) for f in files]
+    runs = [
+        load_run(c.data_path(f"{OUTPUTS}/{f}"), name=f.removesuffix(".json")) for f in files
+    ]  # file names: one generator is a 70-character run id
     if sample is None:
         return runs
     return [Run(r.name, r.path, r.fingerprint, r.records, r.outputs[:sample], r.problems, r.messages) for r in runs]

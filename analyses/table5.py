@@ -119,8 +119,23 @@ def _note(k: c.Known, p: dict[str, str], w: object) -> str:
     return (
         f"`{k.path}` ({k.relation}): instructions {o_in:.2f} words against the printed {p['instruction_mean']}, "
         f"outputs {o_out:.2f} against {p['output_mean']}, ratio {ours:.4f} against {pr:.4f} "
-        f"({'higher' if ours > pr else 'lower'} by {abs(ours / pr - 1):.0%})."
+        f"({'higher' if ours > pr else 'lower'} by {abs(ours / pr - 1):.0%})." + _WHY.get(k.name, "")
     )
+
+
+_WHY = {
+    "alpagasus_claude_t45": " Same examples, same outputs: the difference is the prompt wrapper the paper's file puts "
+    'in every user turn ("Instruction: ...", "Plase answer the following request: ...\\nAnswer:"), a few '
+    "words per instruction.",
+    "alpagasus_dolly_3k": " Two records are exact repeats that imdata skips; the rest differ by the prompt wrappers.",
+    "alpagasus_random_9k": " The printed row is AlpaGasus's `chatgpt_9k.json` (PAPER.md), a ChatGPT-filtered Alpaca "
+    "set with the paper's wrappers, not this random sample of the same size: both are Alpaca data, and the filtered "
+    "set keeps longer outputs.",
+    "alpaca_5000_pr152": " A random 5k of the 52k reproduces the outputs (within 1 word); the instructions are shorter "
+    "by about the wrapper, which suggests Table 5's Stanford Alpaca row was measured with wrappers too.",
+    "code_alpaca_2k": " Outputs agree; instructions are shorter by about a wrapper's length, as for Alpaca.",
+    "sharegpt_first17671": " A different cleaning and split of ShareGPT, yet within 2% of the printed ratio.",
+}
 
 
 def _plot(points: list[tuple[str, str, float, float, float]], path: Path) -> None:
