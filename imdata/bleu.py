@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from imdata.choices import EngineName
 from imdata.errors import ImdataError
 
 #: with the default workers, fewer pairs than this are scored in this process: starting a
@@ -155,16 +156,25 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def score_pairs(hypotheses: Sequence[str], references: Sequence[str], *, workers: int | None = None) -> PairScores:
+def score_pairs(
+    hypotheses: Sequence[str],
+    references: Sequence[str],
+    *,
+    workers: int | None = None,
+    engine: EngineName = "local",
+) -> PairScores:
     """Score aligned pairs: sentence BLEU, longest verbatim overlap (words), exact match.
 
     The pairs are cut into chunks scored by a process pool; results come back in the order
     given and are identical to a single-process loop (``workers=1``). With ``workers=None``
-    (all cores) small batches are scored in this process.
+    (all cores) small batches are scored in this process. ``engine="ray"`` scores them as
+    Ray Data ``map_batches`` instead (``RAY_ADDRESS`` points it at a cluster).
     """
     if len(hypotheses) != len(references):
         raise ValueError("hypotheses and references differ in length")
     pairs = list(zip(hypotheses, references, strict=True))
+    if engine == "ray":
+        return _score_on_ray(pairs)
     n_workers = default_workers() if workers is None else max(1, workers)
     if n_workers == 1 or len(pairs) < 2 or (workers is None and len(pairs) < _MIN_PARALLEL):
         rows = _score_chunk(pairs)
@@ -187,3 +197,34 @@ def score_pairs(hypotheses: Sequence[str], references: Sequence[str], *, workers
                 "or pass workers=1"
             ) from None
     return PairScores(tuple(r[0] for r in rows), tuple(r[1] for r in rows), tuple(r[2] for r in rows))
+
+
+def _score_batch(batch: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
+    rows = _score_chunk(list(zip(batch["h"].tolist(), batch["r"].tolist(), strict=True)))
+    return {
+        "i": batch["i"],
+        "bleu": np.array([r[0] for r in rows], dtype=np.float64),
+        "overlap": np.array([r[1] for r in rows], dtype=np.int64),
+        "exact": np.array([r[2] for r in rows], dtype=bool),
+    }
+
+
+def _score_on_ray(pairs: list[tuple[str, str]]) -> PairScores:
+    """The per-pair stage as Ray Data ``map_batches``; rows come back and are put in order."""
+    import ray.data
+
+    from imdata.engine import ray_init
+
+    ray_init()
+    items = [{"i": k, "h": h, "r": r} for k, (h, r) in enumerate(pairs)]
+    if not items:
+        return PairScores((), (), ())
+    ds = ray.data.from_items(items).map_batches(_score_batch, batch_format="numpy", batch_size=256)
+    rows = sorted(ds.take_all(), key=lambda row: int(row["i"]))
+    return PairScores(
+        tuple(float(r["bleu"]) for r in rows),
+        tuple(int(r["overlap"]) for r in rows),
+        tuple(bool(r["exact"]) for r in rows),
+    )

@@ -23,7 +23,7 @@ import polars as pl
 
 from imdata import __version__
 from imdata.bleu import Signatures, corpus_bleu, score_pairs, signatures
-from imdata.choices import MATCHES, Match
+from imdata.choices import MATCHES, EngineName, Match
 from imdata.dataset import Dataset
 from imdata.errors import ImdataError, OptionError
 from imdata.nearest import FloatArray
@@ -177,6 +177,7 @@ def memorize(
     bootstrap: int = 1000,
     confidence: float = 0.95,
     workers: int | None = None,
+    engine: EngineName = "local",
 ) -> MemorizationReport:
     """Score each run's outputs against the training outputs and compare the runs.
 
@@ -192,6 +193,7 @@ def memorize(
         bootstrap: number of bootstrap resamples.
         confidence: coverage of the bootstrap interval (0.95: a 95% interval).
         workers: processes for scoring (default: all cores).
+        engine: ``local`` (a process pool here) or ``ray`` (Ray Data; identical scores).
     """
     if match not in MATCHES:
         raise OptionError(f"--match {match!r}: expected one of {', '.join(MATCHES)}")
@@ -232,7 +234,7 @@ def memorize(
 
     hyps = [o.text for _, ps, _, _ in paired for o, _ in ps]
     ref_texts = [refs[j] if j >= 0 else "" for _, ps, _, _ in paired for _, j in ps]
-    scores = score_pairs(hyps, ref_texts, workers=workers)
+    scores = score_pairs(hyps, ref_texts, workers=workers, engine=engine)
     reports: list[RunReport] = []
     pos = 0
     for run, ps, log, msgs in paired:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from imdata.choices import MATCHES, REPORT_FORMATS
+from imdata.choices import ENGINES, MATCHES, REPORT_FORMATS
 from imdata.cli._common import say, template_option
 
 
@@ -68,6 +68,14 @@ from imdata.cli._common import say, template_option
     default=None,
     help="Scoring processes (default: all cores).",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="local",
+    show_default=True,
+    help="Where pairs are scored: local processes, or Ray Data (pip install 'imdata[ray]'; RAY_ADDRESS "
+    "points it at a cluster). Scores are identical.",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing report folder.")
 def memorize(
     train: tuple[str, ...],
@@ -84,6 +92,7 @@ def memorize(
     bootstrap: int,
     confidence: float,
     workers: int | None,
+    engine: str,
     force: bool,
 ) -> None:
     """Score how closely each run's outputs reproduce the training outputs (sentence BLEU).
@@ -106,6 +115,7 @@ def memorize(
         bootstrap=bootstrap,
         confidence=confidence,
         workers=workers,
+        engine=engine,  # type: ignore[arg-type]
     )
     click.echo(memo_report.render(rep, fmt))  # type: ignore[arg-type]
     say(

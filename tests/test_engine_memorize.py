@@ -1,0 +1,38 @@
+"""memorize --engine ray scores every pair exactly as the local process pool does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import shared
+from test_engine import ray_local  # noqa: F401 - the module-scoped local Ray instance
+
+from imdata.bleu import score_pairs
+from imdata.cli import main
+
+# Ray 2.60 warns about its own DataContext fields when it reads them (as in test_engine.py)
+pytestmark = pytest.mark.filterwarnings(r"ignore::DeprecationWarning:ray\.data\.context")
+
+
+def test_ray_scores_equal_local_on_real_outputs(ray_local: None) -> None:  # noqa: F811
+    rows = json.loads(shared("outputs/alpaca_eval/alpaca-7b.json").read_text())[:300]
+    refs = json.loads(shared("outputs/alpaca_eval/text_davinci_003.json").read_text())[:300]
+    hyps, texts = [r["output"] for r in rows], [r["output"] for r in refs]
+    assert score_pairs(hyps, texts, engine="ray") == score_pairs(hyps, texts, workers=1)
+
+
+def test_memorize_cli_same_report_on_both_engines(ray_local: None, tmp_path: Path) -> None:  # noqa: F811
+    train = tmp_path / "train.json"
+    train.write_text(json.dumps(json.loads(shared("outputs/alpaca_eval/text_davinci_003.json").read_text())[:120]))
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps(json.loads(shared("outputs/alpaca_eval/alpaca-7b.json").read_text())[:120]))
+    outs = []
+    for engine in ("local", "ray"):
+        res = CliRunner().invoke(main, ["memorize", "--train", str(train), "--outputs", str(run), "--match",
+                                        "instruction", "--format", "json", "--engine", engine])  # fmt: skip
+        assert res.exit_code == 0, res.output
+        outs.append(json.loads(res.stdout))
+    assert outs[0] == outs[1]
