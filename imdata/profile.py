@@ -39,6 +39,7 @@ from imdata.records import Example, Role
 from imdata.spans import KIND_CODE, token_kinds
 from imdata.summary import DatasetSummary, summarise
 from imdata.templates import Rendered, Template, get_template
+from imdata.tokenbytes import ByteTable, token_starts
 from imdata.tokens import TokenizerInfo, load_tokenizer
 
 if TYPE_CHECKING:
@@ -307,9 +308,15 @@ def _token_rows(
     max_length: int | None,
     batch_size: int,
 ) -> Iterator[Row]:
-    for batch, encodings in _encoded(_rendered_batches(examples, tpl, batch_size), tok):
+    table = tok.byte_table
+    for batch, encodings in _encoded(_rendered_batches(examples, tpl, batch_size), tok, offsets=table is None):
         for (ex, r), enc in zip(batch, encodings, strict=True):
-            counts, lost = span_token_counts(r, enc, max_length)
+            got = None if table is None else counts_from_bytes(r, enc, max_length, table)
+            if got is None:
+                if table is not None:  # this text does not fit the byte model: encode it again, with offsets
+                    enc = tok.encode_batch([r.text])[0]
+                got = span_token_counts(r, enc, max_length)
+            counts, lost = got
             instr = sum(counts[k] for k in _INSTR)
             out = sum(counts[k] for k in _IT)
             lengths = Lengths(instr, out, counts[_TEMPLATE], len(enc))
@@ -337,7 +344,7 @@ def _rendered_batches(
 
 
 def _encoded(
-    batches: Iterator[list[tuple[Example, Rendered]]], tok: TokenizerInfo, depth: int = 3
+    batches: Iterator[list[tuple[Example, Rendered]]], tok: TokenizerInfo, *, offsets: bool, depth: int = 3
 ) -> Iterator[tuple[list[tuple[Example, Rendered]], list[Any]]]:
     """Encode batches on worker threads while this thread reads, renders and counts.
 
@@ -349,7 +356,7 @@ def _encoded(
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="imdata-encode") as pool:
         try:
             for batch in batches:
-                pending.append((batch, pool.submit(tok.encode_batch, [r.text for _, r in batch])))
+                pending.append((batch, pool.submit(tok.encode_batch, [r.text for _, r in batch], offsets=offsets)))
                 if len(pending) >= depth:
                     done, fut = pending.popleft()
                     yield done, fut.result()
@@ -359,6 +366,33 @@ def _encoded(
         finally:
             for _, fut in pending:
                 fut.cancel()
+
+
+def counts_from_bytes(
+    rendered: Rendered, encoding: Any, max_length: int | None, table: ByteTable
+) -> tuple[list[int], list[int]] | None:
+    """:func:`span_token_counts` from token ids alone (see :mod:`imdata.tokenbytes`); None if it does not apply."""
+    import numpy as np
+
+    ids = np.asarray(encoding.ids, dtype=np.int64)
+    special = np.asarray(encoding.special_tokens_mask, dtype=bool)
+    text = rendered.text
+    spans = rendered.spans
+    starts = token_starts(table, ids, special, len(text.encode("utf-8")))
+    if starts is None or not spans:
+        return None
+    ends = np.cumsum([len(text[s.start : s.end].encode("utf-8")) for s in spans])
+    codes = np.fromiter((KIND_CODE[s.kind] for s in spans), dtype=np.int64, count=len(spans))
+    span_of = np.minimum(np.searchsorted(ends, starts, side="right"), len(spans) - 1)
+    kinds = codes[span_of]
+    real = ~special
+    counts = np.bincount(kinds[real], minlength=_NKINDS)
+    lost = [0] * _NKINDS
+    if max_length is not None and ids.size > max_length:
+        tail = real.copy()
+        tail[:max_length] = False
+        lost = [int(x) for x in np.bincount(kinds[tail], minlength=_NKINDS)]
+    return [int(x) for x in counts], lost
 
 
 def span_token_counts(rendered: Rendered, encoding: Any, max_length: int | None = None) -> tuple[list[int], list[int]]:
@@ -487,6 +521,7 @@ __all__ = [
     "ProfileReport",
     "Unit",
     "profile",
+    "counts_from_bytes",
     "span_token_counts",
     "word_kind_counts",
 ]

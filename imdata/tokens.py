@@ -12,10 +12,14 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imdata.errors import TokenizerError
+
+if TYPE_CHECKING:
+    from imdata.tokenbytes import ByteTable
 
 _EOS_CANDIDATES = (
     "</s>",
@@ -58,6 +62,13 @@ class TokenizerInfo:
                 for i, e in zip(idx, enc([texts[i] for i in idx], add_special_tokens=flag), strict=True):
                     out[i] = e
         return out
+
+    @cached_property
+    def byte_table(self) -> ByteTable | None:
+        """Source bytes per token id, when this tokenizer's family allows (see :mod:`imdata.tokenbytes`)."""
+        from imdata.tokenbytes import byte_table
+
+        return byte_table(self.tokenizer)
 
     def count_batch(self, texts: Sequence[str]) -> list[int]:
         """Token counts (with special tokens) of each text."""

@@ -1,0 +1,39 @@
+"""Token positions rebuilt from ids equal the tokenizer's own offsets, or are not used."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import shared
+
+from imdata.dataset import load
+from imdata.profile import counts_from_bytes, span_token_counts
+from imdata.templates import BUILTIN_TEMPLATES, get_template
+from imdata.tokenbytes import token_starts
+from imdata.tokens import load_tokenizer
+
+
+@pytest.mark.parametrize("name", ["llama2", "mistral", "gpt2"])
+def test_counts_from_ids_equal_counts_from_offsets(name: str) -> None:
+    tok = load_tokenizer(str(shared(f"tokenizers/{name}/tokenizer.json")))
+    assert tok.byte_table is not None, f"{name} is one of the modelled families"
+    data = load(str(shared("sharegpt/sharegpt_v3_unfiltered_cleaned_split.first17671.json.gz")), on_error="skip")
+    sample = list(data.examples[:300]) + list(load(str(shared("instruction_modelling/lima_data.jsonl"))).examples[:100])
+    for tname in BUILTIN_TEMPLATES:
+        tmpl = get_template(tname, eos=tok.eos, bos=tok.bos)
+        rendered = [tmpl.render(ex) for ex in sample]
+        fast = tok.encode_batch([r.text for r in rendered], offsets=False)
+        slow = tok.encode_batch([r.text for r in rendered])
+        for r, f, s in zip(rendered, fast, slow, strict=True):
+            got = counts_from_bytes(r, f, 256, tok.byte_table)
+            assert got is not None, (name, tname)
+            assert got == span_token_counts(r, s, 256), (name, tname)
+
+
+def test_lengths_that_do_not_add_up_are_refused(llama2_tokenizer: object) -> None:
+    tok = load_tokenizer(str(llama2_tokenizer))
+    enc = tok.encode_batch(["Hello world"], offsets=False)[0]
+    ids, special = np.asarray(enc.ids), np.asarray(enc.special_tokens_mask, dtype=bool)
+    assert tok.byte_table is not None
+    assert token_starts(tok.byte_table, ids, special, len(b"Hello world")) is not None
+    assert token_starts(tok.byte_table, ids, special, len(b"Hello world!")) is None
