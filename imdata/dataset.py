@@ -158,7 +158,7 @@ def iter_examples(
     roles = role_map or DEFAULT_ROLE_MAP
     fmt: FormatName | None = None if format == "auto" else format
     log.format = format
-    seen: dict[str, str] = {}
+    seen: dict[str, int] = {}
     for rec in io.iter_raw(path):
         try:
             if io.is_bad(rec.value):
@@ -179,10 +179,13 @@ def iter_examples(
             log.add(err, rec.value)
 
 
-def _with_id(ex: Example, path: str, where: str, seen: dict[str, str]) -> Example:
+def _with_id(ex: Example, path: str, where: str, seen: dict[str, int]) -> Example:
     ident = ex.id or content_id(ex.messages)
+    # Python's own hash of the messages tells a repeated record from a reused id; it is only
+    # compared within this run, and costs far less than content_id on every record
+    digest = hash(ex.messages)
     if ident in seen:
-        same = "duplicate-record" if seen[ident] == content_id(ex.messages) else "duplicate-id"
+        same = "duplicate-record" if seen[ident] == digest else "duplicate-id"
         raise DataError(
             path,
             where,
@@ -191,7 +194,7 @@ def _with_id(ex: Example, path: str, where: str, seen: dict[str, str]) -> Exampl
             "give each record its own id, or skip the repeats with --on-error skip",
             reason=same,
         )
-    seen[ident] = content_id(ex.messages)
+    seen[ident] = digest
     if ident == ex.id:
         return ex
     return Example(ident, ex.messages, ex.source, ex.meta)

@@ -309,9 +309,12 @@ def _token_rows(
     batch_size: int,
 ) -> Iterator[Row]:
     table = tok.byte_table
+    added = tok.added_around
     for batch, encodings in _encoded(_rendered_batches(examples, tpl, batch_size), tok, offsets=table is None):
         for (ex, r), enc in zip(batch, encodings, strict=True):
-            got = None if table is None else counts_from_bytes(r, enc, max_length, table)
+            # a text that already starts with BOS is encoded without the tokenizer's own tokens
+            around = (0, 0) if tok.adds_bos and tok.bos and r.text.startswith(tok.bos) else added
+            got = None if table is None else counts_from_bytes(r, enc, max_length, table, around)
             if got is None:
                 if table is not None:  # this text does not fit the byte model: encode it again, with offsets
                     enc = tok.encode_batch([r.text])[0]
@@ -369,29 +372,38 @@ def _encoded(
 
 
 def counts_from_bytes(
-    rendered: Rendered, encoding: Any, max_length: int | None, table: ByteTable
+    rendered: Rendered, encoding: Any, max_length: int | None, table: ByteTable, added: tuple[int, int]
 ) -> tuple[list[int], list[int]] | None:
-    """:func:`span_token_counts` from token ids alone (see :mod:`imdata.tokenbytes`); None if it does not apply."""
+    """:func:`span_token_counts` from token ids alone (see :mod:`imdata.tokenbytes`); None if it does not apply.
+
+    ``added`` is how many tokens the tokenizer puts before and after the text
+    (:attr:`~imdata.tokens.TokenizerInfo.added_around`).
+    """
     import numpy as np
 
     ids = np.asarray(encoding.ids, dtype=np.int64)
-    special = np.asarray(encoding.special_tokens_mask, dtype=bool)
+    special = np.zeros(ids.size, dtype=bool)
+    special[: added[0]] = True
+    if added[1]:
+        special[ids.size - added[1] :] = True
     text = rendered.text
     spans = rendered.spans
-    starts = token_starts(table, ids, special, len(text.encode("utf-8")))
+    ascii_text = text.isascii()
+    starts = token_starts(table, ids, special, len(text) if ascii_text else len(text.encode("utf-8")))
     if starts is None or not spans:
         return None
-    ends = np.cumsum([len(text[s.start : s.end].encode("utf-8")) for s in spans])
+    if ascii_text:
+        ends = np.fromiter((s.end for s in spans), dtype=np.int64, count=len(spans))
+    else:
+        ends = np.cumsum([len(text[s.start : s.end].encode("utf-8")) for s in spans])
     codes = np.fromiter((KIND_CODE[s.kind] for s in spans), dtype=np.int64, count=len(spans))
-    span_of = np.minimum(np.searchsorted(ends, starts, side="right"), len(spans) - 1)
-    kinds = codes[span_of]
+    kinds = codes[np.minimum(np.searchsorted(ends, starts, side="right"), len(spans) - 1)]
     real = ~special
     counts = np.bincount(kinds[real], minlength=_NKINDS)
     lost = [0] * _NKINDS
     if max_length is not None and ids.size > max_length:
-        tail = real.copy()
-        tail[:max_length] = False
-        lost = [int(x) for x in np.bincount(kinds[tail], minlength=_NKINDS)]
+        real[:max_length] = False
+        lost = [int(x) for x in np.bincount(kinds[real], minlength=_NKINDS)]
     return [int(x) for x in counts], lost
 
 

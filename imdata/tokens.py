@@ -64,6 +64,14 @@ class TokenizerInfo:
         return out
 
     @cached_property
+    def added_around(self) -> tuple[int, int]:
+        """How many tokens the tokenizer adds before and after a text (e.g. ``(1, 0)``: BOS)."""
+        mask = self.tokenizer.encode("a", add_special_tokens=True).special_tokens_mask
+        before = next((i for i, m in enumerate(mask) if not m), len(mask))
+        after = next((i for i, m in enumerate(reversed(mask)) if not m), 0)
+        return before, after
+
+    @cached_property
     def byte_table(self) -> ByteTable | None:
         """Source bytes per token id, when this tokenizer's family allows (see :mod:`imdata.tokenbytes`)."""
         from imdata.tokenbytes import byte_table

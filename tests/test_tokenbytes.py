@@ -25,7 +25,7 @@ def test_counts_from_ids_equal_counts_from_offsets(name: str) -> None:
         fast = tok.encode_batch([r.text for r in rendered], offsets=False)
         slow = tok.encode_batch([r.text for r in rendered])
         for r, f, s in zip(rendered, fast, slow, strict=True):
-            got = counts_from_bytes(r, f, 256, tok.byte_table)
+            got = counts_from_bytes(r, f, 256, tok.byte_table, tok.added_around)
             assert got is not None, (name, tname)
             assert got == span_token_counts(r, s, 256), (name, tname)
 
