@@ -39,7 +39,7 @@ from imdata.records import Example, Role
 from imdata.spans import KIND_CODE, token_kinds
 from imdata.summary import DatasetSummary, summarise
 from imdata.templates import Rendered, Template, get_template
-from imdata.tokenbytes import ByteTable, token_starts
+from imdata.tokenbytes import ByteTable, batch_kind_counts, token_starts
 from imdata.tokens import TokenizerInfo, load_tokenizer
 
 if TYPE_CHECKING:
@@ -309,17 +309,15 @@ def _token_rows(
     batch_size: int,
 ) -> Iterator[Row]:
     table = tok.byte_table
-    added = tok.added_around
     for batch, encodings in _encoded(_rendered_batches(examples, tpl, batch_size), tok, offsets=table is None):
-        for (ex, r), enc in zip(batch, encodings, strict=True):
-            # a text that already starts with BOS is encoded without the tokenizer's own tokens
-            around = (0, 0) if tok.adds_bos and tok.bos and r.text.startswith(tok.bos) else added
-            got = None if table is None else counts_from_bytes(r, enc, max_length, table, around)
-            if got is None:
+        fast = None if table is None else _batch_counts(batch, encodings, tok, table, max_length)
+        for i, ((ex, r), enc) in enumerate(zip(batch, encodings, strict=True)):
+            if fast is not None and fast[2][i]:
+                counts, lost = fast[0][i].tolist(), fast[1][i].tolist()
+            else:
                 if table is not None:  # this text does not fit the byte model: encode it again, with offsets
                     enc = tok.encode_batch([r.text])[0]
-                got = span_token_counts(r, enc, max_length)
-            counts, lost = got
+                counts, lost = span_token_counts(r, enc, max_length)
             instr = sum(counts[k] for k in _INSTR)
             out = sum(counts[k] for k in _IT)
             lengths = Lengths(instr, out, counts[_TEMPLATE], len(enc))
@@ -369,6 +367,30 @@ def _encoded(
         finally:
             for _, fut in pending:
                 fut.cancel()
+
+
+def _batch_counts(
+    batch: list[tuple[Example, Rendered]],
+    encodings: list[Any],
+    tok: TokenizerInfo,
+    table: ByteTable,
+    max_length: int | None,
+) -> tuple[Any, Any, Any]:
+    import numpy as np
+
+    added = tok.added_around
+    texts = [r.text for _, r in batch]
+    spans = []
+    for _, r in batch:
+        codes = np.fromiter((KIND_CODE[s.kind] for s in r.spans), dtype=np.int64, count=len(r.spans))
+        if r.text.isascii():
+            ends = np.fromiter((s.end for s in r.spans), dtype=np.int64, count=len(r.spans))
+        else:
+            ends = np.cumsum([len(r.text[s.start : s.end].encode("utf-8")) for s in r.spans], dtype=np.int64)
+        spans.append((ends, codes))
+    # a text that already starts with BOS is encoded without the tokenizer's own tokens
+    around = [(0, 0) if tok.adds_bos and tok.bos and t.startswith(tok.bos) else added for t in texts]
+    return batch_kind_counts(table, encodings, texts, spans, around, _NKINDS, max_length)
 
 
 def counts_from_bytes(

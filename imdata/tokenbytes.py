@@ -114,3 +114,69 @@ def token_starts(table: ByteTable, ids: np.ndarray, special: np.ndarray, text_by
         return None
     starts: np.ndarray = np.cumsum(lens) - lens
     return starts
+
+
+def batch_kind_counts(
+    table: ByteTable,
+    encodings: list[Any],
+    texts: list[str],
+    spans: list[tuple[np.ndarray, np.ndarray]],
+    around: list[tuple[int, int]],
+    n_kinds: int,
+    max_length: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`token_starts` and per-kind counting for a whole batch in a few array operations.
+
+    ``spans[i]`` is ``(span end characters, span kind codes)`` of example ``i``; ``around[i]``
+    how many tokens the tokenizer added before and after it. Returns ``(counts, lost, ok)``:
+    tokens per kind, tokens per kind at or past ``max_length`` (``n_examples x n_kinds``), and
+    which examples fit the byte model (the others must be counted from real offsets).
+    """
+    import itertools
+
+    n_ex = len(encodings)
+    id_lists = [e.ids for e in encodings]
+    n_tok = np.fromiter(map(len, id_lists), dtype=np.int64, count=n_ex)
+    ids = np.fromiter(itertools.chain.from_iterable(id_lists), dtype=np.int64, count=int(n_tok.sum()))
+    ex_start = np.concatenate(([0], np.cumsum(n_tok)[:-1]))
+    ex_of = np.repeat(np.arange(n_ex), n_tok)
+    pos = np.arange(ids.size) - ex_start[ex_of]
+    before = np.fromiter((a[0] for a in around), dtype=np.int64, count=n_ex)
+    after = np.fromiter((a[1] for a in around), dtype=np.int64, count=n_ex)
+    special = (pos < before[ex_of]) | (pos >= (n_tok - after)[ex_of])
+    lens = table.lengths[ids]
+    lens[special] = 0
+    ok = np.ones(n_ex, dtype=bool)
+    if table.prepend != "none":
+        real = np.flatnonzero(~special)
+        is_added = table.added[ids[real]]
+        prev = np.concatenate(([-1], real[:-1]))
+        first = (prev < 0) | (ex_of[np.maximum(prev, 0)] != ex_of[real])
+        prev_added = np.concatenate(([False], is_added[:-1])) & ~first
+        seg = (first | prev_added) & ~is_added
+        if table.prepend == "first":
+            seg &= first
+        seg_tok = real[seg]
+        ok[ex_of[seg_tok[~table.marked[ids[seg_tok]]]]] = False
+        lens[seg_tok] -= 1
+    text_bytes = np.fromiter((len(t) if t.isascii() else len(t.encode("utf-8")) for t in texts), np.int64, n_ex)
+    cs = np.cumsum(lens) - lens
+    local = cs - cs[ex_start][ex_of]
+    sums = np.bincount(ex_of, weights=lens, minlength=n_ex).astype(np.int64)
+    ok &= sums == text_bytes
+    base = np.concatenate(([0], np.cumsum(text_bytes)[:-1]))
+    glob = base[ex_of] + local
+    n_spans = np.fromiter((len(e) for e, _ in spans), dtype=np.int64, count=n_ex)
+    span_ends = np.concatenate([e for e, _ in spans]) + np.repeat(base, n_spans)
+    span_codes = np.concatenate([c for _, c in spans])
+    last_span = np.cumsum(n_spans) - 1
+    idx = np.minimum(np.searchsorted(span_ends, glob, side="right"), last_span[ex_of])
+    kinds = span_codes[idx].astype(np.int64)
+    real_mask = ~special
+    key = ex_of * n_kinds + kinds
+    counts = np.bincount(key[real_mask], minlength=n_ex * n_kinds).reshape(n_ex, n_kinds)
+    lost = np.zeros_like(counts)
+    if max_length is not None:
+        tail = real_mask & (pos >= max_length)
+        lost = np.bincount(key[tail], minlength=n_ex * n_kinds).reshape(n_ex, n_kinds)
+    return counts, lost, ok

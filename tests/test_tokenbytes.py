@@ -37,3 +37,25 @@ def test_lengths_that_do_not_add_up_are_refused(llama2_tokenizer: object) -> Non
     assert tok.byte_table is not None
     assert token_starts(tok.byte_table, ids, special, len(b"Hello world")) is not None
     assert token_starts(tok.byte_table, ids, special, len(b"Hello world!")) is None
+
+
+@pytest.mark.parametrize("name", ["llama2", "gpt2"])
+def test_batch_counts_equal_per_example_counts(name: str) -> None:
+    from imdata.profile import _batch_counts
+
+    tok = load_tokenizer(str(shared(f"tokenizers/{name}/tokenizer.json")))
+    assert tok.byte_table is not None
+    data = load(str(shared("sharegpt/sharegpt_v3_unfiltered_cleaned_split.first17671.json.gz")), on_error="skip")
+    tmpl = get_template("tulu", eos=tok.eos)
+    batch = [(ex, tmpl.render(ex)) for ex in data.examples[:400]]
+    texts = [r.text for _, r in batch]
+    # one text that starts with BOS (a Jinja template may write it) is encoded without special tokens
+    if tok.bos:
+        batch[5] = (batch[5][0], type(batch[5][1])(tok.bos + batch[5][1].text, batch[5][1].spans))
+        texts[5] = batch[5][1].text
+    encs = tok.encode_batch(texts, offsets=False)
+    counts, lost, ok = _batch_counts(batch, encs, tok, tok.byte_table, 300)
+    slow = tok.encode_batch(texts)
+    for i, (_, r) in enumerate(batch):
+        assert ok[i]
+        assert (counts[i].tolist(), lost[i].tolist()) == span_token_counts(r, slow[i], 300)
