@@ -100,36 +100,56 @@ def main() -> None:
         return [len(e) for i in range(0, len(texts), 1024) for e in tok.encode_batch_fast(texts[i : i + 1024])]
 
     def with_datasets() -> list[int]:
+        """What a user would write to get the same numbers: render, tokenize with offsets, and
+        count the tokens of each span kind (instruction, output) with the same first-character rule."""
         import datasets
 
+        from imdata.spans import KIND_CODE, token_kinds_from_offsets
+
         datasets.disable_progress_bars()
+        instr_codes = [KIND_CODE["system"], KIND_CODE["instruction"]]
+        out_codes = [KIND_CODE["output"], KIND_CODE["eos"]]
 
         def count(batch: dict) -> dict:
             rendered = []
             for conv, ident in zip(batch["conversations"], batch["id"], strict=True):
                 try:
                     ex = next(to_examples({"id": ident, "conversations": conv}, "sharegpt", path="", where="", index=0))
-                    rendered.append(tpl.render(ex).text)
+                    rendered.append(tpl.render(ex))
                 except Exception:  # noqa: BLE001 - a user's loop drops what it cannot read
                     rendered.append(None)
-            keep = [t for t in rendered if t is not None]
-            counts = iter(len(e) for e in tok.encode_batch_fast(keep))
-            return {"n": [next(counts) if t is not None else -1 for t in rendered]}
+            keep = [r for r in rendered if r is not None]
+            encs = iter(tok.encode_batch([r.text for r in keep]))
+            n, ins, outs = [], [], []
+            for r in rendered:
+                if r is None:
+                    n.append(-1), ins.append(-1), outs.append(-1)
+                    continue
+                e = next(encs)
+                kinds = token_kinds_from_offsets(r, e)
+                n.append(len(e))
+                ins.append(int(sum((kinds == c).sum() for c in instr_codes)))
+                outs.append(int(sum((kinds == c).sum() for c in out_codes)))
+            return {"n": n, "instruction": ins, "output": outs}
 
         cache = tempfile.mkdtemp(prefix="hf_", dir=tmp)
         ds = datasets.load_dataset("json", data_files=x1, split="train", cache_dir=cache)
         out = ds.map(count, batched=True, remove_columns=ds.column_names, cache_file_name=f"{cache}/n.arrow")
-        return [n for n in out["n"] if n >= 0]
+        kept = [i for i, n in enumerate(out["n"]) if n >= 0]
+        sums["datasets.map"] = (sum(out["instruction"][i] for i in kept), sum(out["output"][i] for i in kept))
+        return [out["n"][i] for i in kept]
 
     def imdata_profile(engine: str) -> Callable[[], list[int]]:
         def go() -> list[int]:
             wall, rss, out = cli_rss(["profile", x1, *tok_args, "--format", "json", "--engine", engine])
             d = json.loads(out)["datasets"][0]
             assert round(d["total"]["mean"] * d["examples"]) == n_tokens, engine
+            sums[f"imdata {engine}"] = (d["instruction"]["sum"], d["output"]["sum"])
             return ref  # per-example identity is checked once below (the CLI prints summaries)
 
         return go
 
+    sums: dict[str, tuple[int, int]] = {}
     contenders: dict[str, Callable[[], list[int]]] = {
         "raw encode_batch_fast (in memory)": raw,
         "datasets load_dataset + map(batched)": with_datasets,
@@ -138,7 +158,10 @@ def main() -> None:
     if not args.no_ray:
         contenders["imdata profile --engine ray"] = imdata_profile("ray")
     assert with_datasets() == ref and raw() == ref, "datasets.map / raw counts differ from imdata's"
-    print("per-example token totals: raw, datasets.map and imdata identical")
+    imdata_profile("local")()
+    assert sums["datasets.map"] == sums["imdata local"], sums
+    print(f"per-example token totals identical (raw, datasets.map, imdata); instruction and output token sums "
+          f"identical (datasets.map, imdata): {sums['imdata local']}")
     times: dict[str, list[float]] = {k: [] for k in contenders}
     mem: dict[tuple[str, int], list[tuple[float, int]]] = {}
     for r in range(args.rounds):
