@@ -66,9 +66,7 @@ def main() -> None:
         sys.exit(f"only {len(exs)} examples: sizes up to {len(exs) // 2} per side")
     overlap(exs[:200], exs[200:400])  # warm up: imports, polars thread pool
     per_pair = naive_seconds_per_pair([exs[i] for i in perm[:2000]], [exs[i] for i in perm[-2000:]])
-    print(
-        f"pool: {len(exs):,} real examples; naive baseline {per_pair * 1e6:.2f} us/pair (this run)"
-    )
+    print(f"pool: {len(exs):,} real examples; naive baseline {per_pair * 1e6:.2f} us/pair (this run)")
     head = (
         "n per side",
         "imdata s",

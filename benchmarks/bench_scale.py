@@ -160,8 +160,10 @@ def main() -> None:
     assert with_datasets() == ref and raw() == ref, "datasets.map / raw counts differ from imdata's"
     imdata_profile("local")()
     assert sums["datasets.map"] == sums["imdata local"], sums
-    print(f"per-example token totals identical (raw, datasets.map, imdata); instruction and output token sums "
-          f"identical (datasets.map, imdata): {sums['imdata local']}")
+    print(
+        f"per-example token totals identical (raw, datasets.map, imdata); instruction and output token sums "
+        f"identical (datasets.map, imdata): {sums['imdata local']}"
+    )
     times: dict[str, list[float]] = {k: [] for k in contenders}
     mem: dict[tuple[str, int], list[tuple[float, int]]] = {}
     for r in range(args.rounds):

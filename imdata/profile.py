@@ -36,7 +36,7 @@ from imdata.dataset import Dataset, FormatChoice, OnError, SkipLog, dataset_name
 from imdata.errors import ImdataError, OptionError
 from imdata.lengths import Lengths, char_lengths, word_lengths
 from imdata.records import Example, Role
-from imdata.spans import KIND_CODE, token_kinds
+from imdata.spans import KIND_CODE, span_token_bounds, token_kinds
 from imdata.summary import DatasetSummary, summarise
 from imdata.templates import Rendered, Template, get_template
 from imdata.tokenbytes import ByteTable, batch_kind_counts, token_starts
@@ -433,13 +433,12 @@ def span_token_counts(rendered: Rendered, encoding: Any, max_length: int | None 
     """Tokens per span-kind code, and those at or past ``max_length``, from one encoding.
 
     Same rule as :func:`imdata.spans.token_kinds` (a token belongs to the span holding its
-    first character; tokens the tokenizer adds are in no span), but it asks the encoding
-    for the token at each span boundary instead of converting every token's offsets to
-    Python: a few calls per span rather than a tuple per token. Where an encoding does not
-    map a boundary character to a token (a normaliser dropped it), it falls back to
-    :func:`token_kinds`.
+    first character; tokens the tokenizer adds are in no span), from the token at each span
+    boundary (:func:`imdata.spans.span_token_bounds`); where the tokenizer added tokens
+    inside the sequence it counts from :func:`token_kinds`.
     """
-    bounds = _boundaries(rendered, encoding)
+    found = span_token_bounds(rendered, encoding)
+    bounds = None if found is None else found.tolist()
     counts = [0] * _NKINDS
     lost = [0] * _NKINDS
     if bounds is None:
@@ -458,39 +457,6 @@ def span_token_counts(rendered: Rendered, encoding: Any, max_length: int | None 
         if max_length is not None and b > max_length:
             lost[k] += b - max(a, max_length)
     return counts, lost
-
-
-def _boundaries(rendered: Rendered, enc: Any) -> list[int] | None:
-    """Token index where each span starts, plus where the last one ends; None to fall back."""
-    spans = rendered.spans
-    n = len(enc)
-    if not spans or n == 0:
-        return [0] * (len(spans) + 1)
-    out: list[int] = []
-    for s in spans:
-        t = enc.char_to_token(s.start)
-        if t is None:
-            return None
-        start = enc.token_to_chars(t)[0]
-        while start < s.start:  # t straddles the boundary: it belongs to the span before
-            t += 1
-            nxt = enc.token_to_chars(t) if t < n else None
-            if nxt is None:
-                return None
-            start = nxt[0]
-        while t > 0:  # zero-width tokens just before t, at the boundary, belong to this span
-            prev = enc.token_to_chars(t - 1)
-            if prev is None or prev[0] < s.start:
-                break
-            t -= 1
-        out.append(t)
-    last = enc.char_to_token(spans[-1].end - 1)
-    if last is None:
-        return None
-    while last < n and enc.token_to_chars(last) is not None:
-        last += 1
-    out.append(last)
-    return out
 
 
 # --- columns ----------------------------------------------------------------------------------
