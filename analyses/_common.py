@@ -163,3 +163,15 @@ def fmt(x: float | int | None, nd: int = 2) -> str:
     if isinstance(x, int):
         return f"{x:,}"
     return f"{x:,.{nd}f}"
+
+
+def run_script(main: Any, doc: str | None, default_out: Path) -> None:
+    """The command line every analysis script shares: ``[--out DIR] [--sample N]``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc)
+    ap.add_argument("--out", type=Path, default=default_out)
+    ap.add_argument("--sample", type=int, default=None, help="only the first N examples of each dataset")
+    a = ap.parse_args()
+    for f in main(a.out, a.sample):
+        print(f)

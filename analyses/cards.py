@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import _common as c
@@ -32,9 +31,4 @@ def main(out: Path = c.CARDS, sample: int | None = None) -> list[Path]:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--out", type=Path, default=c.CARDS)
-    ap.add_argument("--sample", type=int, default=None, help="only the first N examples of each dataset")
-    a = ap.parse_args()
-    for p in main(a.out, a.sample):
-        print(p)
+    c.run_script(main, __doc__, c.CARDS)

@@ -13,7 +13,6 @@ Run it under ``if __name__ == "__main__"``: scoring uses a process pool.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import _common as c
@@ -107,9 +106,4 @@ def _lowest(rep: object) -> str:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--out", type=Path, default=c.RESULTS)
-    ap.add_argument("--sample", type=int, default=None)
-    a = ap.parse_args()
-    for f in main(a.out, a.sample):
-        print(f)
+    c.run_script(main, __doc__, c.RESULTS)

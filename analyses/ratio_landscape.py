@@ -7,7 +7,6 @@ Writes results/ratio_landscape.md and results/ratio_landscape.png.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import _common as c
@@ -137,9 +136,4 @@ def _plot(ours: list, paper: dict[str, dict[str, str]], path: Path) -> None:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--out", type=Path, default=c.RESULTS)
-    ap.add_argument("--sample", type=int, default=None)
-    a = ap.parse_args()
-    for f in main(a.out, a.sample):
-        print(f)
+    c.run_script(main, __doc__, c.RESULTS)

@@ -7,7 +7,6 @@ words of each message as the Tulu template renders it); the printed figures come
 
 from __future__ import annotations
 
-import argparse
 import csv
 from pathlib import Path
 
@@ -163,9 +162,4 @@ def _plot(points: list[tuple[str, str, float, float, float]], path: Path) -> Non
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--out", type=Path, default=c.RESULTS)
-    ap.add_argument("--sample", type=int, default=None)
-    a = ap.parse_args()
-    for f in main(a.out, a.sample):
-        print(f)
+    c.run_script(main, __doc__, c.RESULTS)
