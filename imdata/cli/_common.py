@@ -45,18 +45,18 @@ def input_options(f: F) -> F:
     return f
 
 
-def report_format_option(f: F) -> F:
+def report_format_option(dest: str = "report") -> Callable[[F], F]:
     """``--format table|json|csv|markdown``: how a report is written on stdout."""
     from imdata.choices import REPORT_FORMATS
 
     return click.option(
         "--format",
-        "report",
+        dest,
         type=click.Choice(REPORT_FORMATS),
         default="table",
         show_default=True,
         help="How the report on stdout is written.",
-    )(f)
+    )
 
 
 def template_option(default: str | None = "tulu") -> Callable[[F], F]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from imdata.choices import ENGINES, MATCHES, REPORT_FORMATS
-from imdata.cli._common import say, template_option
+from imdata.choices import ENGINES, MATCHES
+from imdata.cli._common import report_format_option, say, template_option
 
 
 @click.command()
@@ -32,7 +32,7 @@ from imdata.cli._common import say, template_option
 )
 @click.option("--baseline", default=None, help="The run the others are compared with (default: the first).")
 @template_option()
-@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table", show_default=True)
+@report_format_option("fmt")
 @click.option(
     "--report",
     "report_dir",

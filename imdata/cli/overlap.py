@@ -46,7 +46,7 @@ class NumberList(click.ParamType):  # type: ignore[type-arg]
 
 def selection_inputs(f: F) -> F:
     """The shared input options plus ``--format`` (report)."""
-    return report_format_option(input_options(f))
+    return report_format_option()(input_options(f))
 
 
 @click.command()

@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
-from imdata.choices import ENGINES, REPORT_FORMATS, UNITS
-from imdata.cli._common import say, template_option, tokenizer_option
+from imdata.choices import ENGINES, UNITS
+from imdata.cli._common import report_format_option, say, template_option, tokenizer_option
 from imdata.dataset import FORMAT_CHOICES, ON_ERROR
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,14 +46,7 @@ def engine_options(f: F) -> F:
 @tokenizer_option()
 @template_option()
 @click.option("--name", "names", multiple=True, help="A name per DATA, in order (default: the file name).")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(REPORT_FORMATS),
-    default="table",
-    show_default=True,
-    help="How the report on stdout is written.",
-)
+@report_format_option("fmt")
 @click.option(
     "--max-length",
     type=click.IntRange(1),

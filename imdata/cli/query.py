@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import click
 
-from imdata.choices import REPORT_FORMATS
+from imdata.cli._common import report_format_option
 
 
 @click.command()
 @click.argument("sql")
 @click.option("--db", type=click.Path(dir_okay=False), required=True, help="The DuckDB file written by --db.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(REPORT_FORMATS),
-    default="table",
-    show_default=True,
-    help="How the rows on stdout are written.",
-)
+@report_format_option("fmt")
 def query(sql: str, db: str, fmt: str) -> None:
     """Run SQL (read-only) against the store written by ``--db``, for example.
 
