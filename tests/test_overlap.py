@@ -94,8 +94,7 @@ def test_label_between_instruction_and_input_breaks_nothing() -> None:
     a = [
         ex(
             "a",
-            "Instruction:Convert kilometers to miles given the following distance.\n\n"
-            "Input: 45 kilometers\n\n",
+            "Instruction:Convert kilometers to miles given the following distance.\n\nInput: 45 kilometers\n\n",
             "27.96 miles",
         )
     ]
@@ -104,9 +103,7 @@ def test_label_between_instruction_and_input_breaks_nothing() -> None:
 
 def test_shared_passage_different_answer_is_not_a_match() -> None:
     passage = " ".join(f"word{i}" for i in range(80))
-    b = [
-        ex("b", "Who is mentioned first?", "Alice is mentioned first in the text.", context=passage)
-    ]
+    b = [ex("b", "Who is mentioned first?", "Alice is mentioned first in the text.", context=passage)]
     a = [ex("a", "What year is it about?", "It is about the year 1999, clearly.", context=passage)]
     assert overlap(a, b).matched == 0
     assert overlap(a, b, fields=["instruction"]).matched == 1
@@ -138,9 +135,7 @@ def test_no_all_pairs() -> None:
 @given(st.lists(st.text(alphabet="abcdefg ", min_size=1, max_size=60), min_size=1, max_size=15))
 def test_every_example_finds_itself(texts: list[str]) -> None:
     data = [ex(f"x{i}", t, t[::-1] or "x") for i, t in enumerate(texts)]
-    usable = [
-        d for d in data if normalise(d.messages[0].content) and normalise(d.messages[1].content)
-    ]
+    usable = [d for d in data if normalise(d.messages[0].content) and normalise(d.messages[1].content)]
     rep = overlap(usable, usable) if usable else None
     if rep is not None:
         assert rep.matched == len(usable)

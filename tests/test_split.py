@@ -41,9 +41,7 @@ def ids_of(rep) -> list[str]:  # type: ignore[no-untyped-def]
     seed=st.integers(0, 10**6),
     holdout=st.one_of(st.none(), st.floats(0.05, 0.5)),
 )
-def test_buckets_disjoint_and_complete(
-    n: int, k: int, equal: bool, seed: int, holdout: float | None
-) -> None:
+def test_buckets_disjoint_and_complete(n: int, k: int, equal: bool, seed: int, holdout: float | None) -> None:
     data = make(n)
     try:
         rep = split(data, by="ratio", buckets=k, equal_size=equal, holdout=holdout, seed=seed)
@@ -65,11 +63,7 @@ def test_buckets_are_ordered_by_ratio_and_edges_respected() -> None:
     assert [p.name for p in rep.parts] == ["bucket-1", "bucket-2", "bucket-3"]
     assert [p.edges for p in rep.parts] == [(None, 0.5), (0.5, 1.0), (1.0, None)]
     prof = rep.manifest.profile
-    assert (
-        prof["bucket-1"]["ratio_of_means"]
-        < prof["bucket-2"]["ratio_of_means"]
-        < prof["bucket-3"]["ratio_of_means"]
-    )
+    assert prof["bucket-1"]["ratio_of_means"] < prof["bucket-2"]["ratio_of_means"] < prof["bucket-3"]["ratio_of_means"]
 
 
 def test_empty_output_goes_to_top_bucket() -> None:
@@ -136,8 +130,7 @@ def test_bad_options(kwargs: dict, message: str) -> None:
 
 def test_cli_split_writes_every_part(tmp_path: Path) -> None:
     rows = [
-        {"instruction": f"task {i} " + "x " * (i % 9), "input": "", "output": "y " * (1 + i % 6)}
-        for i in range(50)
+        {"instruction": f"task {i} " + "x " * (i % 9), "input": "", "output": "y " * (1 + i % 6)} for i in range(50)
     ]
     src = tmp_path / "d.json"
     src.write_text(json.dumps(rows))
@@ -171,9 +164,7 @@ def test_cli_split_writes_every_part(tmp_path: Path) -> None:
     assert total == 50 and man["counts"]["holdout"] == 10
     again = CliRunner().invoke(main, ["split", str(src), "--holdout", "0.2", "-o", str(out)])
     assert again.exit_code == 1 and "--force" in again.stderr
-    bad = CliRunner().invoke(
-        main, ["split", str(src), "--by", "ratio", "--edges", "2,x", "-o", str(out)]
-    )
+    bad = CliRunner().invoke(main, ["split", str(src), "--by", "ratio", "--edges", "2,x", "-o", str(out)])
     assert bad.exit_code == 2
 
 

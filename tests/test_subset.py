@@ -95,10 +95,7 @@ def test_stratified_prefixes_keep_proportions(labels: list[str], seed: int) -> N
 
 
 def test_longest_ties_broken_by_id() -> None:
-    exs = [
-        Example.from_pairs(i, [("user", "q"), ("assistant", "same length")])
-        for i in ("c", "a", "b")
-    ]
+    exs = [Example.from_pairs(i, [("user", "q"), ("assistant", "same length")]) for i in ("c", "a", "b")]
     assert subset(exs, n=2, strategy="longest").subsets[0].ids == ["a", "b"]
 
 
@@ -192,9 +189,7 @@ def test_cli_writes_subsets_and_manifests(tmp_path: Path) -> None:
     assert set(man["profile"]) == {"subset", "parent"}
     lines = (tmp_path / "s-n5-seed1.jsonl").read_text().splitlines()
     assert [json.loads(x)["id"] for x in lines] == man["ids"]["subset"]
-    again = CliRunner().invoke(
-        main, ["subset", str(src), "--n", "5,10", "--nested", "--seeds", "1,2", "-o", str(out)]
-    )
+    again = CliRunner().invoke(main, ["subset", str(src), "--n", "5,10", "--nested", "--seeds", "1,2", "-o", str(out)])
     assert again.exit_code == 1 and "--force" in again.stderr
 
 
@@ -219,9 +214,7 @@ def test_cli_errors(tmp_path: Path) -> None:
     assert bad_n.exit_code == 2
     too_many = CliRunner().invoke(main, ["subset", str(src), "--n", "50", "-o", out])
     assert too_many.exit_code == 0 and "only 10 of 10" in too_many.stderr
-    strict = CliRunner().invoke(
-        main, ["subset", str(src), "--n", "50", "--strict", "-o", out, "--force"]
-    )
+    strict = CliRunner().invoke(main, ["subset", str(src), "--n", "50", "--strict", "-o", out, "--force"])
     assert strict.exit_code == 1 and "drop --strict" in strict.stderr
     not_num = CliRunner().invoke(
         main,
