@@ -173,48 +173,14 @@ def test_two_runs_compared_with_bootstrap_and_uneven_sizes(tmp_path: Path, train
     ref = {r["id"]: r["messages"][-1 if r["id"] != "t2" else 2]["content"] for r in TRAIN}
     it = _outputs(tmp_path, "it", [{"id": i, "output": ref[i]} for i in ids])
     im = _outputs(tmp_path, "im", [{"id": i, "output": "something else entirely"} for i in ids[:3]])
-    res = _run(
-        [
-            "memorize",
-            "--train",
-            train,
-            "--outputs",
-            it,
-            "--outputs",
-            im,
-            "--name",
-            "IT",
-            "--name",
-            "IM",
-            "--format",
-            "json",
-            "--seed",
-            "3",
-        ]
-    )
+    argv = ["memorize", "--train", train, "--outputs", it, "--outputs", im]
+    argv += ["--name", "IT", "--name", "IM", "--format", "json", "--seed", "3"]
+    res = _run(argv)
     assert res.exit_code == 0, res.output
     comp = json.loads(res.stdout)["comparisons"][0]
     assert comp["baseline"] == "IT" and comp["run"] == "IM" and comp["shared"] == 3
     assert comp["difference"] < 0 and comp["ci_low"] <= comp["difference"] <= comp["ci_high"]
-    again = _run(
-        [
-            "memorize",
-            "--train",
-            train,
-            "--outputs",
-            it,
-            "--outputs",
-            im,
-            "--name",
-            "IT",
-            "--name",
-            "IM",
-            "--format",
-            "json",
-            "--seed",
-            "3",
-        ]
-    )
+    again = _run(argv)
     assert again.stdout == res.stdout
     table = _run(["memorize", "--train", train, "--outputs", it, "--outputs", im])
     assert "Runs differ in size: im 3 pairs" in table.stdout

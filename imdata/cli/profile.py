@@ -10,8 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from imdata.choices import ENGINES, UNITS
-from imdata.cli._common import report_format_option, say, template_option, tokenizer_option
-from imdata.dataset import FORMAT_CHOICES, ON_ERROR
+from imdata.cli._common import input_options, report_format_option, say, template_option, tokenizer_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,7 +45,7 @@ def engine_options(f: F) -> F:
 @tokenizer_option()
 @template_option()
 @click.option("--name", "names", multiple=True, help="A name per DATA, in order (default: the file name).")
-@report_format_option("fmt")
+@report_format_option("report_format")
 @click.option(
     "--max-length",
     type=click.IntRange(1),
@@ -65,33 +64,7 @@ def engine_options(f: F) -> F:
     default=None,
     help="Write lengths.png, ratio.png and instruction_vs_output.png to this folder.",
 )
-@click.option(
-    "--input-format",
-    "input_format",
-    type=click.Choice(FORMAT_CHOICES),
-    default="auto",
-    show_default=True,
-    help="Record format of DATA; detected from the fields by default.",
-)
-@click.option(
-    "--role-map",
-    multiple=True,
-    metavar="FROM=TO",
-    help="Map a source role to system|user|assistant (repeatable), e.g. narrator=system.",
-)
-@click.option(
-    "--on-error",
-    type=click.Choice(ON_ERROR),
-    default="raise",
-    show_default=True,
-    help="Stop at the first bad record, or skip bad records; skips are counted in the report.",
-)
-@click.option(
-    "--rejects",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="With --on-error skip: write the skipped records (and why) to this JSONL file.",
-)
+@input_options
 @engine_options
 @click.option("--force", is_flag=True, help="Overwrite existing plots or rejects file.")
 def profile(
@@ -100,11 +73,11 @@ def profile(
     tokenizer: str | None,
     template: str,
     names: tuple[str, ...],
-    fmt: str,
+    report_format: str,
     max_length: int | None,
     db: str | None,
     plots: str | None,
-    input_format: str,
+    fmt: str,
     role_map: tuple[str, ...],
     on_error: str,
     rejects: str | None,
@@ -134,7 +107,7 @@ def profile(
         template=template,
         max_length=max_length,
         names=list(names) or None,
-        format=input_format,  # type: ignore[arg-type]
+        format=fmt,  # type: ignore[arg-type]
         role_map=parse_role_map(role_map),
         on_error=on_error,  # type: ignore[arg-type]
         on_progress=bar,
@@ -147,7 +120,7 @@ def profile(
         if d.skipped or d.warnings:
             n_skip, n_warn = sum(d.skipped.values()), sum(d.warnings.values())
             say(f"{d.path}: skipped {n_skip}, kept with warnings {n_warn} (counted in the report)")
-    click.echo(report.render(fmt))
+    click.echo(report.render(report_format))
     n = report.examples.height
     say(
         f"profiled {len(report.datasets)} dataset(s), {n:,} examples, in {report.unit} "
