@@ -5,14 +5,27 @@ template is rendered once, and everything between sentinels is template text. Th
 render must then equal that skeleton with each sentinel replaced by the content (as is, or
 stripped, if the template trims it); anything else is reported, never guessed. Templates
 run in Jinja's immutable sandbox, as ``transformers`` runs them.
+
+**End-of-turn markers come from the template.** Whatever the template writes right after
+an assistant's content (whitespace aside) that looks like a control marker (``<|eot_id|>``,
+``<|im_end|>``, ``<end_of_turn>``, ``<|end|>``, ``<|end_of_turn|>``, ``</s>``,
+``<｜end▁of▁sentence｜>``...) is that turn's ``eos`` span, whether or not it is the
+tokenizer's EOS string. A marker that opens something (its name says start, begin, a role,
+a header) is not an end marker, so a template that writes none leaves the turn without an
+``eos`` span (counted and reported by the export). ``eot`` names the marker instead.
+
+**Rendering is deterministic**: ``strftime_now`` (Llama-3.1/3.2 templates print today's
+date) returns ``date``, a fixed day recorded in the fingerprint, not the clock's.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date as Date
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +35,10 @@ from imdata.records import Example, Message
 from imdata.templates import _CONTENT_KIND, Rendered, _Builder
 
 _OPEN, _CLOSE = "\ue000", "\ue001"  # private-use code points: no template touches them
+#: the day ``strftime_now`` reports unless ``--date`` says otherwise (Llama-3.1's own default)
+DEFAULT_DATE = "2024-07-26"
+_MARKER = re.compile(r"<[|｜]?/?[^\s<>|｜]{1,60}[|｜]?>")
+_OPENERS = re.compile(r"start|begin|user|assistant|system|header|role|inst", re.IGNORECASE)
 
 
 def _sentinel(i: int) -> str:
@@ -36,6 +53,8 @@ class JinjaTemplate:
     name: str = "jinja"
     eos: str = "</s>"
     bos: str = "<s>"
+    eot: str | None = None
+    date: str = DEFAULT_DATE
     _compiled: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -47,7 +66,8 @@ class JinjaTemplate:
         )
         env.filters["tojson"] = lambda x, indent=None, **_: json.dumps(x, ensure_ascii=False, indent=indent)
         env.globals["raise_exception"] = _raise
-        env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+        day = _parse_date(self.date)
+        env.globals["strftime_now"] = lambda fmt: datetime(day.year, day.month, day.day).strftime(fmt)
         try:
             object.__setattr__(self, "_compiled", env.from_string(self.source))
         except JinjaError as e:
@@ -55,7 +75,8 @@ class JinjaTemplate:
 
     @property
     def fingerprint(self) -> str:
-        return hashlib.sha256(f"jinja/1\x1f{self.source}\x1f{self.eos}\x1f{self.bos}".encode()).hexdigest()[:16]
+        key = "\x1f".join(("jinja/2", self.source, self.eos, self.bos, self.eot or "", self.date))
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def _run(self, messages: Sequence[dict[str, str]], *, generation: bool) -> str:
         from jinja2 import TemplateError as JinjaError
@@ -102,16 +123,32 @@ class JinjaTemplate:
         return b.build()
 
     def _add_template(self, b: _Builder, text: str, turn: int, *, after_assistant: bool) -> None:
-        # The EOS that closes an assistant turn is the first thing after its content
+        # The marker that closes an assistant turn is the first thing after its content
         # (whitespace aside); it belongs to that turn.
-        if after_assistant and self.eos:
-            k = text.find(self.eos)
-            if k >= 0 and not text[:k].strip():
-                b.add(text[:k], "template", turn - 1)
-                b.add(self.eos, "eos", turn - 1)
-                b.add(text[k + len(self.eos) :], "template", turn)
-                return
+        marker = self.end_marker(text) if after_assistant else None
+        if marker is not None:
+            k = len(text) - len(text.lstrip())
+            b.add(text[:k], "template", turn - 1)
+            b.add(marker, "eos", turn - 1)
+            b.add(text[k + len(marker) :], "template", turn)
+            return
         b.add(text, "template", turn)
+
+    def end_marker(self, after: str) -> str | None:
+        r"""The end-of-turn marker at the start of ``after`` (the text after an assistant's content).
+
+        >>> JinjaTemplate("").end_marker("<|im_end|>\n<|im_start|>user\n")
+        '<|im_end|>'
+        >>> JinjaTemplate("").end_marker("<|start_header_id|>user") is None
+        True
+        """
+        rest = after.lstrip()
+        if self.eot is not None:
+            return self.eot if self.eot and rest.startswith(self.eot) else None
+        m = _MARKER.match(rest)
+        if m is None or _OPENERS.search(m.group()):
+            return None
+        return m.group()
 
     def render_prompt(self, messages: Sequence[Message]) -> str:
         return self._run([m.to_dict() for m in messages], generation=True)
@@ -156,7 +193,14 @@ def _raise(message: str) -> None:
     raise _TemplateRaised(message)
 
 
-def load_jinja_template(spec: str, *, eos: str | None = None, bos: str | None = None) -> JinjaTemplate:
+def load_jinja_template(
+    spec: str,
+    *,
+    eos: str | None = None,
+    bos: str | None = None,
+    eot: str | None = None,
+    date: str | None = None,
+) -> JinjaTemplate:
     """Load a chat template from a tokenizer_config.json, a .jinja file, or a folder."""
     p = Path(spec)
     if p.is_dir():
@@ -188,7 +232,16 @@ def load_jinja_template(spec: str, *, eos: str | None = None, bos: str | None = 
         name=p.name,
         eos=eos or cfg_eos or "</s>",
         bos=bos or cfg_bos or "<s>",
+        eot=eot,
+        date=date or DEFAULT_DATE,
     )
+
+
+def _parse_date(value: str) -> Date:
+    try:
+        return Date.fromisoformat(value)
+    except ValueError:
+        raise TemplateError(f"--date {value!r}: expected a day as YYYY-MM-DD") from None
 
 
 def _token_str(tok: Any) -> str | None:

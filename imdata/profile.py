@@ -36,7 +36,7 @@ from imdata.dataset import Dataset, FormatChoice, OnError, SkipLog, dataset_name
 from imdata.errors import ImdataError, OptionError
 from imdata.lengths import Lengths, char_lengths, word_lengths
 from imdata.records import Example, Role
-from imdata.spans import KIND_CODE, span_token_bounds, token_kinds
+from imdata.spans import KIND_CODE, owner_spans, span_token_bounds, token_kinds
 from imdata.summary import DatasetSummary, summarise
 from imdata.templates import Rendered, Template, get_template
 from imdata.tokenbytes import ByteTable, batch_kind_counts, token_starts
@@ -419,7 +419,8 @@ def counts_from_bytes(
     else:
         ends = np.cumsum([len(text[s.start : s.end].encode("utf-8")) for s in spans])
     codes = np.fromiter((KIND_CODE[s.kind] for s in spans), dtype=np.int64, count=len(spans))
-    kinds = codes[np.minimum(np.searchsorted(ends, starts, side="right"), len(spans) - 1)]
+    n_bytes = len(text) if ascii_text else len(text.encode("utf-8"))
+    kinds = codes[owner_spans(starts, np.append(starts[1:], n_bytes), ends, codes)]
     real = ~special
     counts = np.bincount(kinds[real], minlength=_NKINDS)
     lost = [0] * _NKINDS
@@ -432,8 +433,8 @@ def counts_from_bytes(
 def span_token_counts(rendered: Rendered, encoding: Any, max_length: int | None = None) -> tuple[list[int], list[int]]:
     """Tokens per span-kind code, and those at or past ``max_length``, from one encoding.
 
-    Same rule as :func:`imdata.spans.token_kinds` (a token belongs to the span holding its
-    first character; tokens the tokenizer adds are in no span), from the token at each span
+    Same rule as :func:`imdata.spans.token_kinds` (a token belongs to the content it
+    touches; tokens the tokenizer adds are in no span), from the token at each span
     boundary (:func:`imdata.spans.span_token_bounds`); where the tokenizer added tokens
     inside the sequence it counts from :func:`token_kinds`.
     """

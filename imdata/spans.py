@@ -10,10 +10,19 @@ im    system, instruction, output, eos        Instruction Modelling (the paper's
 all   every kind, template included           plain language modelling on the text
 ====  ======================================  =========================================
 
-Tokens the tokenizer adds itself (BOS) never carry loss. **Straddling rule**: a token
-belongs to the span holding its first character (its start offset); a zero-width token
-belongs to the span holding the character at its offset. For the ``tulu`` template this
-gives, token for token, open-instruct's prefix-tokenisation labels (see the parity test).
+Tokens the tokenizer adds itself (BOS) never carry loss.
+
+**Which span a token belongs to** (one rule, also in the README and the schema): a token
+that covers any character of a message's content, or of an end-of-turn marker (the ``eos``
+span), belongs to that content; a token that covers only template text is template. So
+``▁Hi`` after ``[/INST] `` is output, trained under ``it`` and ``im``, as transformers'
+``return_assistant_tokens_mask`` and TRL's assistant-only loss train it: at inference the
+prompt ends at ``[/INST]`` and ``▁Hi`` is the model's first generated token. A token that
+touches two contents (rare: only where a template puts none of its own text between them)
+belongs to the *later* one, the text the model is producing when it emits that token. A
+zero-width token belongs to the span holding the character at its offset. For the ``tulu``
+template this gives, token for token, open-instruct's prefix-tokenisation labels (see the
+parity test).
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ __all__ = [
     "SPECIAL",
     "TRAINED_KINDS",
     "Tokenized",
+    "owner_spans",
     "span_token_bounds",
     "token_kinds_from_offsets",
     "trained_table",
@@ -63,13 +73,49 @@ def trained_codes(mode: LossMode) -> np.ndarray:
     return np.array(sorted(KIND_CODE[k] for k in TRAINED_KINDS[mode]), dtype=np.int8)
 
 
-def span_token_bounds(rendered: Rendered, encoding: Any) -> np.ndarray | None:
+CONTENT_KINDS: frozenset[str] = frozenset({"system", "instruction", "output", "eos"})
+_IS_CONTENT = np.array([k in CONTENT_KINDS for k in SPAN_KINDS], dtype=bool)
+
+
+def owner_spans(
+    starts: np.ndarray,
+    ends: np.ndarray,
+    span_ends: np.ndarray,
+    span_codes: np.ndarray,
+    cap: np.ndarray | int | None = None,
+) -> np.ndarray:
+    """The index of the span each token belongs to (the rule in this module's docstring).
+
+    ``starts``/``ends`` are the tokens' half-open character (or byte) ranges, in order;
+    ``span_ends`` the spans' end positions (sorted) and ``span_codes`` their kind codes.
+    ``cap`` is the last span index a token may map to (per token, when several examples
+    are laid end to end). Two binary searches over sorted arrays and one running maximum:
+    no per-token Python.
+
+    >>> owner_spans(np.array([0, 8]), np.array([7, 10]), np.array([6, 8, 10]), np.array([0, 3, 0]))
+    array([1, 2])
+    """
+    m = len(span_ends)
+    last_span = m - 1 if cap is None else cap
+    first = np.minimum(np.searchsorted(span_ends, starts, side="right"), last_span)
+    last = np.minimum(np.searchsorted(span_ends, np.maximum(ends - 1, starts), side="right"), last_span)
+    # the last content span at or before each span index (-1: none)
+    prev_content = np.maximum.accumulate(np.where(_IS_CONTENT[span_codes], np.arange(m), -1))
+    touched = prev_content[last]
+    return np.where(touched >= first, touched, first)
+
+
+def _offsets(encoding: Any) -> np.ndarray:
+    offs = encoding.offsets
+    return np.asarray(offs, dtype=np.int64).reshape(len(offs), 2)
+
+
+def span_token_bounds(rendered: Rendered, encoding: Any, offsets: np.ndarray | None = None) -> np.ndarray | None:
     """Token index where each span's tokens begin, plus the end of the real tokens.
 
-    ``bounds[j]:bounds[j+1]`` are the tokens of span ``j`` under the straddling rule. Only
-    the token at each span boundary is looked up (a few calls per span, not a Python object
-    per token), which keeps labelling cheap next to the tokenizer. ``None`` when added
-    tokens sit inside the sequence (then :func:`token_kinds_from_offsets` applies).
+    ``bounds[j]:bounds[j+1]`` are the tokens of span ``j`` (a span may own none). ``None``
+    when added tokens sit inside the sequence (then :func:`token_kinds_from_offsets`
+    applies).
     """
     spans = rendered.spans
     special = np.asarray(encoding.special_tokens_mask, dtype=bool)
@@ -79,8 +125,17 @@ def span_token_bounds(rendered: Rendered, encoding: Any) -> np.ndarray | None:
     lo, hi = int(real[0]), int(real[-1]) + 1
     if real.size != hi - lo:
         return None
-    firsts = [lo] + [_first_token_from(encoding, sp.end, lo, hi) for sp in spans[:-1]] + [hi]
-    return np.asarray(firsts, dtype=np.int64)
+    off = _offsets(encoding) if offsets is None else offsets
+    owners = _owners(rendered, off[lo:hi])
+    inner = np.searchsorted(owners, np.arange(1, len(spans)), side="left") + lo
+    return np.concatenate(([lo], inner, [hi])).astype(np.int64)
+
+
+def _owners(rendered: Rendered, off: np.ndarray) -> np.ndarray:
+    spans = rendered.spans
+    ends = np.fromiter((s.end for s in spans), dtype=np.int64, count=len(spans))
+    codes = np.fromiter((KIND_CODE[s.kind] for s in spans), dtype=np.int64, count=len(spans))
+    return owner_spans(off[:, 0], off[:, 1], ends, codes)
 
 
 def token_kinds(rendered: Rendered, encoding: Any, bounds: np.ndarray | None = None) -> np.ndarray:
@@ -98,44 +153,15 @@ def token_kinds(rendered: Rendered, encoding: Any, bounds: np.ndarray | None = N
     return kinds
 
 
-def _first_token_from(encoding: Any, char: int, lo: int, hi: int) -> int:
-    """The first token in ``[lo, hi)`` whose start offset is at or after ``char``."""
-
-    def start_of(t: int) -> int:
-        return int(encoding.token_to_chars(t)[0])
-
-    found = encoding.char_to_token(char)
-    guess: int | None = None if found is None else int(found)
-    if guess is None or not lo <= guess < hi:
-        a, b = lo, hi  # binary search over the (non-decreasing) start offsets
-        while a < b:
-            mid = (a + b) // 2
-            if start_of(mid) >= char:
-                b = mid
-            else:
-                a = mid + 1
-        return a
-    t = guess
-    if start_of(t) >= char:
-        while t > lo and start_of(t - 1) >= char:
-            t -= 1
-        return t
-    while t < hi and start_of(t) < char:
-        t += 1
-    return t
-
-
-def token_kinds_from_offsets(rendered: Rendered, encoding: Any) -> np.ndarray:
-    """Reference implementation of the straddling rule, reading every token's offsets."""
+def token_kinds_from_offsets(rendered: Rendered, encoding: Any, offsets: np.ndarray | None = None) -> np.ndarray:
+    """The same kinds as :func:`token_kinds`, where added tokens may sit anywhere."""
     spans = rendered.spans
     n = len(encoding.ids)
     if not spans or n == 0:
         return np.full(n, SPECIAL, dtype=np.int8)
-    ends = np.fromiter((s.end for s in spans), dtype=np.int64, count=len(spans))
+    off = _offsets(encoding) if offsets is None else offsets
     codes = np.fromiter((KIND_CODE[s.kind] for s in spans), dtype=np.int8, count=len(spans))
-    starts = np.fromiter((o[0] for o in encoding.offsets), dtype=np.int64, count=n)
-    idx = np.minimum(np.searchsorted(ends, starts, side="right"), len(spans) - 1)
-    kinds = codes[idx]
+    kinds: np.ndarray = codes[_owners(rendered, off)]
     kinds[np.asarray(encoding.special_tokens_mask, dtype=bool)] = SPECIAL
     return kinds
 
@@ -162,14 +188,15 @@ class Tokenized:
     input_ids: np.ndarray
     kinds: np.ndarray
     labels: np.ndarray
-    encoding: Any  # the tokenizers Encoding (offsets are read from it only when needed)
+    encoding: Any  # the tokenizers Encoding
     bounds: np.ndarray | None  # see span_token_bounds
     truncated: int  # tokens cut off by max_length (0 if none)
+    all_offsets: np.ndarray  # (n, 2) character offsets of every token, truncated or not
 
     @property
-    def offsets(self) -> list[tuple[int, int]]:
-        """Character offsets of the (kept) tokens."""
-        return list(self.encoding.offsets[: len(self.input_ids)])
+    def offsets(self) -> np.ndarray:
+        """Character offsets ``(start, end)`` of the (kept) tokens, one row each."""
+        return self.all_offsets[: len(self.input_ids)]
 
     @property
     def trained(self) -> int:
@@ -229,10 +256,11 @@ def _label_batch(
     table = trained_table(mode)
     for ex, r, enc in zip(batch, rendered, encodings, strict=True):
         ids = np.asarray(enc.ids, dtype=np.int64)
-        bounds = span_token_bounds(r, enc)
-        kinds = token_kinds(r, enc, bounds)
+        off = _offsets(enc)
+        bounds = span_token_bounds(r, enc, off)
+        kinds = token_kinds(r, enc, bounds) if bounds is not None else token_kinds_from_offsets(r, enc, off)
         labels = np.where(table[kinds.astype(np.int64) + 1], ids, IGNORE_INDEX)
-        tz = Tokenized(ex, r, ids, kinds, labels, enc, bounds, 0)
+        tz = Tokenized(ex, r, ids, kinds, labels, enc, bounds, 0, off)
         yield tz if max_length is None else truncate(tz, max_length)
 
 

@@ -351,7 +351,14 @@ class Vicuna:
 _BUILTIN = {"tulu": Tulu, "alpaca": Alpaca, "chatml": ChatML, "llama2": Llama2, "vicuna": Vicuna}
 
 
-def get_template(spec: str, *, eos: str | None = None, bos: str | None = None) -> Template:
+def get_template(
+    spec: str,
+    *,
+    eos: str | None = None,
+    bos: str | None = None,
+    eot: str | None = None,
+    date: str | None = None,
+) -> Template:
     """A built-in template by name, or a Hugging Face Jinja template from a path.
 
     Args:
@@ -360,19 +367,26 @@ def get_template(spec: str, *, eos: str | None = None, bos: str | None = None) -
         eos: the EOS string to render (default: the template's own, e.g. ``</s>``); pass the
             tokenizer's EOS so the text tokenizes to the real EOS token.
         bos: the BOS string, for templates that write it in the text.
+        eot: the end-of-turn marker (``--eot``). A built-in template writes it after each
+            assistant turn instead of ``eos``; for a Jinja template it names the marker the
+            template writes, instead of finding it (see :mod:`imdata.jinja`).
+        date: the day ``strftime_now`` reports in Jinja templates (``YYYY-MM-DD``).
     """
     if spec in _BUILTIN:
         cls = _BUILTIN[spec]
         kwargs: dict[str, str] = {}
-        if eos is not None and spec != "chatml":
-            kwargs["eos"] = eos
+        if spec == "chatml":
+            if eot is not None and eot != "<|im_end|>":
+                raise TemplateError(f"--eot {eot!r}: the chatml template always closes a turn with <|im_end|>")
+        elif eot is not None or eos is not None:
+            kwargs["eos"] = eot if eot is not None else eos  # type: ignore[assignment]
         if bos is not None and spec == "llama2":
             kwargs["bos"] = bos
         return cls(**kwargs)  # type: ignore[no-any-return]
     from imdata.jinja import load_jinja_template
 
     try:
-        return load_jinja_template(spec, eos=eos, bos=bos)
+        return load_jinja_template(spec, eos=eos, bos=bos, eot=eot, date=date)
     except FileNotFoundError:
         raise TemplateError(
             f"--template {spec!r}: not a built-in template ({', '.join(BUILTIN_TEMPLATES)}) and no such file or folder"

@@ -170,7 +170,9 @@ def batch_kind_counts(
     span_ends = np.concatenate([e for e, _ in spans]) + np.repeat(base, n_spans)
     span_codes = np.concatenate([c for _, c in spans])
     last_span = np.cumsum(n_spans) - 1
-    idx = np.minimum(np.searchsorted(span_ends, glob, side="right"), last_span[ex_of])
+    from imdata.spans import owner_spans
+
+    idx = owner_spans(glob, glob + lens, span_ends, span_codes, last_span[ex_of])
     kinds = span_codes[idx].astype(np.int64)
     real_mask = ~special
     key = ex_of * n_kinds + kinds

@@ -1,13 +1,13 @@
 """Checks every export passes before a byte is written.
 
 * the spans tile the text exactly (no gap, no overlap, nothing empty);
-* with a tokenizer, on every example: each span with visible text has tokens, and tokens
-  that cross a span boundary (*straddling*, assigned by the first-character rule) are
-  counted so a user sees how many there are;
+* with a tokenizer, on every example: token offsets run forward, and tokens that cross a
+  span boundary (*straddling*, given to the content they touch, see :mod:`imdata.spans`)
+  are counted so a user sees how many there are;
 * with a tokenizer, on the first 64 examples and every 50th after: the tokens cover every
   non-whitespace character in order, which catches a tokenizer whose normaliser drops or
   rewrites text (its labels could not be trusted). It is a property of the tokenizer, so a
-  sample finds it without reading every token's offsets back into Python;
+  sample finds it;
 * examples left with zero trained tokens are counted (the caller warns).
 """
 
@@ -82,44 +82,30 @@ def full_check_due(index: int) -> bool:
 
 def check_tokens(tz: Tokenized, *, full: bool) -> TokenCheck:
     """Check one tokenized example; ``full`` adds the character-coverage check."""
-    if full or tz.bounds is None:
-        return _check_offsets(tz)
-    r, enc, b = tz.rendered, tz.encoding, tz.bounds
-    straddle = 0
-    end_of = enc.token_to_chars
-    limit = len(tz.input_ids)
-    for j, sp in enumerate(r.spans):
-        a, z = int(b[j]), int(b[j + 1])
-        if a >= limit:
-            break  # truncated away
-        if z > a and end_of(z - 1)[1] > sp.end:
-            straddle += 1
-        elif z == a and r.text[sp.start : sp.end].strip():
-            covered = a > b[0] and end_of(a - 1)[1] >= sp.end
-            if not covered:
-                raise VerificationError(
-                    f"example {tz.example.id!r}: the {sp.kind} span at characters {sp.start}-{sp.end} "
-                    "has no token; the tokenizer drops text, so its labels cannot be trusted"
-                )
-    return TokenCheck(straddle)
-
-
-def _check_offsets(tz: Tokenized) -> TokenCheck:
-    text = tz.rendered.text
-    offsets = tz.offsets
-    n = len(offsets)
-    if n == 0:
-        return TokenCheck(0)
-    example_id = tz.example.id
-    off = np.asarray(offsets, dtype=np.int64).reshape(n, 2)
+    spans = tz.rendered.spans
+    off = tz.offsets
     real = tz.kinds != SPECIAL
     starts, ends = off[real, 0], off[real, 1]
     if starts.size and (np.any(np.diff(starts) < 0) or np.any(ends < starts)):
         raise VerificationError(
-            f"example {example_id!r}: token offsets go backwards; the tokenizer's offsets are unusable"
+            f"example {tz.example.id!r}: token offsets go backwards; the tokenizer's offsets are unusable"
         )
+    if full:
+        _check_coverage(tz, starts, ends)
+    if not spans or not starts.size:
+        return TokenCheck(0)
+    bounds = np.fromiter((s.end for s in spans), dtype=np.int64, count=len(spans))
+    first = np.searchsorted(bounds, starts, side="right")
+    last = np.searchsorted(bounds, np.maximum(ends - 1, starts), side="right")
+    return TokenCheck(int(np.count_nonzero(first != last)))
+
+
+def _check_coverage(tz: Tokenized, starts: np.ndarray, ends: np.ndarray) -> None:
+    text = tz.rendered.text
+    if not starts.size:
+        return
     # characters no token covers: the gaps between the running maximum of ends and the next start
-    reach = np.maximum.accumulate(ends) if ends.size else ends
+    reach = np.maximum.accumulate(ends)
     gap_from = np.concatenate(([0], reach))
     gap_to = np.concatenate((starts, [len(text)])) if not tz.truncated else np.concatenate((starts, [int(reach[-1])]))
     for a, z in zip(gap_from[gap_to > gap_from], gap_to[gap_to > gap_from], strict=True):
@@ -127,11 +113,6 @@ def _check_offsets(tz: Tokenized) -> TokenCheck:
         if hole.strip():
             k = int(a) + len(hole) - len(hole.lstrip())
             raise VerificationError(
-                f"example {example_id!r}: character {k} ({text[k]!r}) is in no token; the tokenizer drops "
+                f"example {tz.example.id!r}: character {k} ({text[k]!r}) is in no token; the tokenizer drops "
                 "text (a normaliser?) so its labels cannot be trusted"
             )
-    bounds = np.fromiter((s.end for s in tz.rendered.spans), dtype=np.int64, count=len(tz.rendered.spans))
-    first_after = np.searchsorted(bounds, starts, side="right")
-    safe = np.minimum(first_after, len(bounds) - 1)
-    straddle = int(np.count_nonzero((first_after < len(bounds)) & (bounds[safe] < ends)))
-    return TokenCheck(straddle)

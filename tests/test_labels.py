@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import shared
+from label_oracle import Region, expected_labels
 from test_templates import CHATML_JINJA, LLAMA2_JINJA
 
 from imdata.dataset import load
@@ -73,9 +74,11 @@ def test_tulu_it_equals_open_instruct_on_the_paper_files(paper_files: list[Path]
     assert checked == 1030 + 2996 + 5305
 
 
-def content_ranges(text: str, example: Example, tmpl: Template) -> list[tuple[int, int, str]]:
-    """Where each message's content sits in the text, found by string search alone."""
-    out, pos = [], 0
+def content_regions(text: str, example: Example, tmpl: Template, markers: list[str]) -> list[Region]:
+    """Where each message's content sits in the text, found by string search alone, and the
+    end-of-turn marker right after each assistant content."""
+    out: list[Region] = []
+    pos = 0
     for m in example.messages:
         parts = [m.content.strip()]
         if m.context and tmpl.name == "alpaca":
@@ -85,59 +88,37 @@ def content_ranges(text: str, example: Example, tmpl: Template) -> list[tuple[in
         for part in parts:
             k = text.find(part, pos)
             assert k >= 0, (example.id, part[:40])
-            out.append((k, k + len(part), m.role))
+            out.append(Region(k, k + len(part), m.role))
             pos = k + len(part)
+        if m.role == "assistant":
+            j = pos + len(text[pos:]) - len(text[pos:].lstrip(" "))
+            hit = next((e for e in markers if text.startswith(e, j)), None)
+            if hit:
+                out.append(Region(j, j + len(hit), "eot"))
+                pos = j + len(hit)
     return out
 
 
-def check_labels_against_text(tok: TokenizerInfo, tmpl: Template, examples: list[Example]) -> int:
-    """im trains every token inside a message's content and none outside (EOS aside);
-    it trains only assistant content. Judged from offsets and string search, not spans."""
+def check_labels_against_text(tok: TokenizerInfo, tmpl: Template, examples: list[Example], markers: list[str]) -> int:
+    """im trains every token touching a message's content or end marker and none other; it
+    trains only assistant content and markers. Judged from offsets and string search (the
+    oracle in label_oracle.py), not from imdata's spans; straddling tokens included."""
     tokens_checked = 0
     it = {tz.example.id: tz for tz in tokenize_examples(examples, tmpl, tok, mode="it")}
     for tz in tokenize_examples(examples, tmpl, tok, mode="im"):
         text = tz.rendered.text
-        inside = np.zeros(len(text) + 1, dtype=np.int8)  # 0 template, 1 user/system, 2 assistant, 3 EOS
-        eos = tmpl.eos  # type: ignore[attr-defined]
-        for a, z, role in content_ranges(text, tz.example, tmpl):
-            inside[a:z] = 2 if role == "assistant" else 1
-            k = text.find(eos, z)
-            if role == "assistant" and k >= 0 and not text[z:k].strip():
-                inside[k : k + len(eos)] = 3
+        regions = content_regions(text, tz.example, tmpl, markers)
         special = np.asarray(tz.encoding.special_tokens_mask, dtype=bool)
-        it_labels = it[tz.example.id].labels
-        for i, (s, e) in enumerate(tz.offsets):
-            if special[i]:
-                assert tz.labels[i] == IGNORE_INDEX, "BOS never carries loss"
-                continue
-            region = set(inside[s:e].tolist()) if e > s else {int(inside[s])}
-            piece = text[s:e]
-            if len(region) != 1 or not piece.strip():
-                continue  # straddles content and template, or pure whitespace at an edge
-            (where,) = region
-            if where == 0:
-                assert tz.labels[i] == IGNORE_INDEX, (
-                    tmpl.name,
-                    tz.example.id,
-                    "template token trained",
-                    piece,
-                )
-                assert it_labels[i] == IGNORE_INDEX
-            elif where == 3:
-                assert tz.labels[i] == it_labels[i] == tz.input_ids[i], (
-                    tmpl.name,
-                    "EOS not trained",
-                    piece,
-                )
-            elif where in (1, 2):
-                assert tz.labels[i] == tz.input_ids[i], (
-                    tmpl.name,
-                    tz.example.id,
-                    "content token masked",
-                    piece,
-                )
-                assert (it_labels[i] != IGNORE_INDEX) == (where == 2), (tmpl.name, piece)
-            tokens_checked += 1
+        for mode, labels in (("im", tz.labels), ("it", it[tz.example.id].labels)):
+            want = expected_labels(regions, len(text), tz.offsets, special, mode)
+            bad = np.flatnonzero(want != (labels != IGNORE_INDEX))
+            assert bad.size == 0, (
+                tmpl.name,
+                tz.example.id,
+                mode,
+                [(text[tz.offsets[i][0] : tz.offsets[i][1]], bool(want[i])) for i in bad[:5]],
+            )
+        tokens_checked += len(tz.input_ids)
     return tokens_checked
 
 
@@ -164,15 +145,17 @@ def real_sample() -> list[Example]:
 @pytest.mark.parametrize("name", BUILTIN_TEMPLATES)
 def test_im_trains_content_and_no_template_token(name: str, llama2_tokenizer: Path) -> None:
     tok = load_tokenizer(str(llama2_tokenizer))
-    assert check_labels_against_text(tok, get_template(name, eos=tok.eos, bos=tok.bos), real_sample()) > 5000
+    markers = {"tulu": [tok.eos + "\n", tok.eos], "chatml": ["<|im_end|>"]}.get(name, [tok.eos])
+    tmpl = get_template(name, eos=tok.eos, bos=tok.bos)
+    assert check_labels_against_text(tok, tmpl, real_sample(), markers) > 5000
 
 
-@pytest.mark.parametrize("source", [CHATML_JINJA, LLAMA2_JINJA])
-def test_im_with_real_jinja_templates(source: str, llama2_tokenizer: Path) -> None:
+@pytest.mark.parametrize(("source", "marker"), [(CHATML_JINJA, "<|im_end|>"), (LLAMA2_JINJA, "</s>")])
+def test_im_with_real_jinja_templates(source: str, marker: str, llama2_tokenizer: Path) -> None:
     tok = load_tokenizer(str(llama2_tokenizer))
     tmpl = JinjaTemplate(source, name="jinja", eos=tok.eos, bos=tok.bos or "<s>")
     sample = [Example(e.id, tuple(Message(m.role, m.full_content()) for m in e.messages)) for e in real_sample()]
-    assert check_labels_against_text(tok, tmpl, sample) > 5000
+    assert check_labels_against_text(tok, tmpl, sample, [marker]) > 5000
 
 
 def test_every_header_is_masked_in_every_turn(llama2_tokenizer: Path) -> None:

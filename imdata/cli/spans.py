@@ -98,7 +98,7 @@ def spans(
             f"losing {report.truncated_trained_tokens:,} trained tokens"
         )
     if report.straddling_tokens:
-        say(f"{report.straddling_tokens:,} tokens straddle a span boundary (assigned by their first character)")
+        say(f"{report.straddling_tokens:,} tokens straddle a span boundary (each belongs to the content it touches)")
     if report.marker_examples:
         say(
             f"warning: {len(report.marker_examples):,} examples contain the template's own markers or EOS "
