@@ -37,6 +37,8 @@ _LAZY = {
     "card": "imdata.card",
     "to_hf_dataset": "imdata.hf",
     "audit": "imdata.audit",
+    "loss": "imdata.evaluation",
+    "LossReport": "imdata.evaluation",
 }
 
 

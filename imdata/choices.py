@@ -34,3 +34,12 @@ LEAK_ACTIONS: tuple[str, ...] = get_args(LeakAction)
 
 EngineName = Literal["local", "ray"]
 ENGINES: tuple[str, ...] = get_args(EngineName)
+
+Device = Literal["auto", "cpu", "cuda"]
+DEVICES: tuple[str, ...] = get_args(Device)
+
+DType = Literal["auto", "float32", "bfloat16", "float16"]
+DTYPES: tuple[str, ...] = get_args(DType)
+
+LeakedAction = Literal["separate", "exclude", "include"]
+LEAKED_ACTIONS: tuple[str, ...] = get_args(LeakedAction)

@@ -216,3 +216,105 @@ def save_memorization(con: Any, report: Any) -> str:
         con.execute("ROLLBACK")
         raise
     return key
+
+
+# --- loss tables --------------------------------------------------------------------------
+
+LOSS_DDL = (
+    """CREATE TABLE IF NOT EXISTS loss_results (
+        analysis VARCHAR, model VARCHAR, model_source VARCHAR, model_fingerprint VARCHAR,
+        tokenizer_fingerprint VARCHAR, dataset VARCHAR, dataset_path VARCHAR, dataset_fingerprint VARCHAR,
+        kind VARCHAR, kinds VARCHAR, examples BIGINT, truncated BIGINT, tokens BIGINT, loss DOUBLE,
+        ppl DOUBLE, ci_low DOUBLE, ci_high DOUBLE, template VARCHAR, template_fingerprint VARCHAR,
+        max_length BIGINT, device VARCHAR, dtype VARCHAR, bootstrap BIGINT, seed BIGINT,
+        confidence DOUBLE, imdata_version VARCHAR, PRIMARY KEY (analysis, model, dataset, kind))""",
+    """CREATE TABLE IF NOT EXISTS loss_differences (
+        analysis VARCHAR, dataset VARCHAR, kind VARCHAR, baseline VARCHAR, model VARCHAR,
+        examples BIGINT, difference DOUBLE, ci_low DOUBLE, ci_high DOUBLE, significant BOOLEAN,
+        bootstrap BIGINT, seed BIGINT, confidence DOUBLE,
+        PRIMARY KEY (analysis, dataset, kind, baseline, model))""",
+    """CREATE TABLE IF NOT EXISTS loss_examples (
+        analysis VARCHAR, model VARCHAR, dataset VARCHAR, id VARCHAR, kind VARCHAR,
+        loss_sum DOUBLE, tokens BIGINT)""",
+)
+LOSS_DELETE_RESULTS = "DELETE FROM loss_results WHERE analysis = ? AND model = ?"
+LOSS_DELETE_EXAMPLES = "DELETE FROM loss_examples WHERE analysis = ? AND model = ?"
+LOSS_DELETE_DIFFERENCE = (
+    "DELETE FROM loss_differences WHERE analysis = ? AND dataset = ? AND kind = ? AND baseline = ? AND model = ?"
+)
+LOSS_INSERT_RESULT = "INSERT INTO loss_results VALUES (" + ", ".join(["?"] * 26) + ")"
+LOSS_INSERT_DIFFERENCE = "INSERT INTO loss_differences VALUES (" + ", ".join(["?"] * 13) + ")"
+LOSS_INSERT_EXAMPLES = """INSERT INTO loss_examples SELECT ?, model, dataset, id, kind, loss_sum, tokens
+    FROM loss_examples_in WHERE model = ?"""
+
+
+def loss_analysis_key(report: Any) -> str:
+    """What identifies a loss analysis: the sets, the template, the kind groups and the length cut."""
+    import hashlib
+    import json
+
+    parts = {
+        "sets": [[d["name"], d["fingerprint"], d["examples"]] for d in report.datasets],
+        "template": report.template_fingerprint,
+        "kinds": {g.name: sorted(g.kinds) for g in report.kinds},
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def save_loss(con: Any, report: Any) -> str:
+    """Store a :class:`~imdata.evaluation.LossReport`; rerunning a model replaces its rows.
+
+    Returns the analysis key the rows are filed under.
+    """
+    import json
+
+    import polars as pl
+
+    from imdata import __version__
+
+    key = loss_analysis_key(report)
+    for ddl in LOSS_DDL:
+        con.execute(ddl)
+    sets = {d["name"]: d for d in report.datasets}
+    ckpts = {c.name: c for c in report.checkpoints}
+    groups = {g.name: json.dumps(sorted(g.kinds)) for g in report.kinds}
+    long = report.examples.unpivot(
+        index=["model", "dataset", "id"], on=[f"{g}_loss" for g in groups], variable_name="kind", value_name="loss_sum"
+    ).with_columns(pl.col("kind").str.strip_suffix("_loss"))
+    tokens = report.examples.unpivot(
+        index=["model", "dataset", "id"], on=[f"{g}_tokens" for g in groups], variable_name="kind", value_name="tokens"
+    ).with_columns(pl.col("kind").str.strip_suffix("_tokens"))
+    frame = long.join(tokens, on=["model", "dataset", "id", "kind"], how="left", maintain_order="left")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.register("loss_examples_in", frame.to_arrow())
+        for name in ckpts:
+            con.execute(LOSS_DELETE_RESULTS, [key, name])
+            con.execute(LOSS_DELETE_EXAMPLES, [key, name])
+            con.execute(LOSS_INSERT_EXAMPLES, [key, name])
+        for r in report.results:
+            c, d = ckpts[r.model], sets[r.dataset]
+            for kind, v in r.kinds.items():
+                con.execute(
+                    LOSS_INSERT_RESULT,
+                    [
+                        key, r.model, c.source, c.fingerprint, c.tokenizer_fingerprint, r.dataset, d["path"],
+                        d["fingerprint"], kind, groups[kind], r.examples, r.truncated, v.tokens, v.loss, v.ppl,
+                        v.ci_low, v.ci_high, report.template, report.template_fingerprint, c.max_length,
+                        report.device, report.dtype, report.bootstrap, report.seed, report.confidence, __version__,
+                    ],
+                )  # fmt: skip
+        for x in report.differences:
+            ident = [key, x.dataset, x.kind, x.baseline, x.model]
+            con.execute(LOSS_DELETE_DIFFERENCE, ident)
+            con.execute(
+                LOSS_INSERT_DIFFERENCE,
+                [*ident, x.examples, x.difference, x.ci_low, x.ci_high, x.significant]
+                + [report.bootstrap, report.seed, report.confidence],
+            )
+        con.unregister("loss_examples_in")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return key

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "split": "imdata.cli.split:split",
     "overlap": "imdata.cli.overlap:overlap",
     "card": "imdata.cli.card:card",
+    "loss": "imdata.cli.loss:loss",
 }
 
 
