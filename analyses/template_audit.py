@@ -2,7 +2,7 @@
 
 For the paper's three training files, in LLaMA-2 tokens: the tokens that `it`, `im` and
 `all` put in the loss under every built-in template, and what the paper's released code
-trained (imdata.audit rebuilds its labels: it masks only the first `<s><|user|>\\n`).
+trained (imdata.reports.released rebuilds its labels: it masks only the first `<s><|user|>\\n`).
 Writes results/template_audit.md and results/template_audit.png.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import _common as c
 
 import imdata
-from imdata.audit import audit
+from imdata.reports.released import released_audit
 from imdata.templates import BUILTIN_TEMPLATES
 
 FILES = ("lima_data", "alpagasus_3k_dolly", "alpagasus_claude_t45_alpaca")
@@ -31,7 +31,7 @@ def main(out: Path = c.RESULTS, sample: int | None = None) -> list[Path]:
             total = int(ex["total"].sum())
             body = int((ex["instruction"] + ex["output"] + ex["template"]).sum())
             counts[(d.name, t)] = {"total": total, "it": d.trained_it, "im": d.trained_im, "all": body}
-    released = {r.name: r for r in audit(data, tokenizer=tok, max_length=None).rows}
+    released = {r.name: r for r in released_audit(data, tokenizer=tok, max_length=None).rows}
     rows = []
     for name in FILES:
         for t in BUILTIN_TEMPLATES:
@@ -57,7 +57,7 @@ def main(out: Path = c.RESULTS, sample: int | None = None) -> list[Path]:
         "",
         '**What the paper\'s released code trained.** Its `--use_lm_loss` masks the token ids of `"<|user|>\\n"`, '
         '`"<|system|>\\n"` and `"wa\\n"`, each encoded with BOS, so only the `<s><|user|>\\n` that starts each '
-        "example ever matches; every later template token is trained (`imdata.audit`, Tulu template):",
+        "example ever matches; every later template token is trained (`imdata.reports.released`, Tulu template):",
         "",
         *[
             f"- `{n}`: {r.released_trained:,} loss tokens against {tulu[n]['im']:,} for the paper's definition "

@@ -36,9 +36,10 @@ _LAZY = {
     "overlap": "imdata.overlap",
     "card": "imdata.card",
     "to_hf_dataset": "imdata.hf",
-    "audit": "imdata.audit",
     "loss": "imdata.evaluation",
     "LossReport": "imdata.evaluation",
+    "audit": "imdata.reports.mask_audit",
+    "AuditReport": "imdata.reports.mask_audit",
 }
 
 

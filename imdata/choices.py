@@ -43,3 +43,9 @@ DTYPES: tuple[str, ...] = get_args(DType)
 
 LeakedAction = Literal["separate", "exclude", "include"]
 LEAKED_ACTIONS: tuple[str, ...] = get_args(LeakedAction)
+
+AuditFormat = Literal["table", "json", "markdown"]
+AUDIT_FORMATS: tuple[str, ...] = get_args(AuditFormat)
+
+Align = Literal["auto", "id", "order"]
+ALIGNS: tuple[str, ...] = get_args(Align)

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "overlap": "imdata.cli.overlap:overlap",
     "card": "imdata.cli.card:card",
     "loss": "imdata.cli.loss:loss",
+    "audit": "imdata.cli.audit:audit",
 }
 
 

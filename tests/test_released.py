@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from conftest import shared
 
-from imdata.audit import audit, released_im_labels
 from imdata.dataset import Dataset, SkipLog, load
 from imdata.records import Example
+from imdata.reports.released import released_audit, released_im_labels
 from imdata.spans import IGNORE_INDEX, tokenize_examples
 from imdata.templates import get_template
 from imdata.tokens import TokenizerInfo, load_tokenizer
@@ -42,7 +42,7 @@ def test_released_rule_masks_only_bos_and_the_first_user_header(llama: Tokenizer
     labels = released_im_labels(ids, llama)
     assert (labels[:7] == IGNORE_INDEX).all()
     assert (labels[7:] == ids[7:]).all()  # "\n<|assistant|>\n" (8 tokens) included
-    row = audit(_dataset(ex), tokenizer=llama).rows[0]
+    row = released_audit(_dataset(ex), tokenizer=llama).rows[0]
     assert (row.tokens, row.released_masked, row.released_trained) == (19, 7, 12)
     assert (row.im_trained, row.template_in_loss, row.im_only) == (4, 8, 0)  # Hi Y o </s>
 
@@ -51,7 +51,7 @@ def test_later_headers_are_trained_and_a_system_header_is_masked_instead(
     llama: TokenizerInfo,
 ) -> None:
     two_turns = Example.from_pairs("t", [("user", "Hi"), ("assistant", "Yo"), ("user", "And"), ("assistant", "So")])
-    row = audit(_dataset(two_turns), tokenizer=llama).rows[0]
+    row = released_audit(_dataset(two_turns), tokenizer=llama).rows[0]
     # turn 1: "\n<|assistant|>\n" (8); after "</s>\n": "<|user|>\n" (6), "\n<|assistant|>\n" (8)
     assert (row.released_masked, row.template_in_loss) == (7, 22)
     with_system = Example.from_pairs("s", [("system", "Be nice"), ("user", "Hi"), ("assistant", "Yo")])
@@ -77,7 +77,7 @@ def test_audit_on_the_first_200_examples_of_the_paper_files(llama: TokenizerInfo
     for path in paper_files:
         d = load(str(path))
         sets.append(dataclasses.replace(d, examples=d.examples[:200]))
-    report = audit(sets, tokenizer=llama)
+    report = released_audit(sets, tokenizer=llama)
     got = {r.name: (r.tokens, r.released_trained, r.im_trained, r.template_in_loss) for r in report.rows}
     assert got == {
         "lima_data": (114572, 113172, 111572, 1600),

@@ -1,4 +1,4 @@
-r"""Audit what the paper's released IM code trained, against the paper's definition of IM.
+r"""What the paper's released IM code trained, against the paper's definition of IM.
 
 The released code (``src/finetune.py`` with ``--use_lm_loss``) starts from labels equal to
 the input ids and masks every occurrence of the token ids of three strings, each encoded
@@ -9,11 +9,11 @@ at the very start of the sequence: the code masks ``<s><|user|>\n`` (or ``<s><|s
 once and trains everything after it, the ``\n`` closing each user turn, every
 ``<|assistant|>\n`` and later ``<|user|>\n`` header included. The paper defines IM as
 the loss on every token except template tokens; imdata's ``im`` mode follows the
-definition. :func:`audit` rebuilds both label sets on the same token ids (tulu template,
+definition. :func:`released_audit` rebuilds both label sets on the same token ids (tulu template,
 truncated to ``max_length`` as the released code did, 2048 in its scripts) and counts the
 template tokens the released code put in the loss.
 
->>> report = audit(["lima_data.jsonl"], tokenizer="tokenizer.json")  # doctest: +SKIP
+>>> report = released_audit(["lima_data.jsonl"], tokenizer="tokenizer.json")  # doctest: +SKIP
 >>> print(report.to_markdown())                                      # doctest: +SKIP
 """
 
@@ -39,7 +39,7 @@ _TEMPLATE = KIND_CODE["template"]
 
 
 @dataclass(frozen=True)
-class AuditRow:
+class ReleasedRow:
     """One file: the loss tokens of the released code against imdata's ``im``."""
 
     name: str
@@ -64,10 +64,10 @@ class AuditRow:
 
 
 @dataclass(frozen=True)
-class AuditReport:
+class ReleasedReport:
     """Per-file audit rows and what they were measured with."""
 
-    rows: tuple[AuditRow, ...]
+    rows: tuple[ReleasedRow, ...]
     tokenizer: str
     tokenizer_fingerprint: str
     max_length: int | None
@@ -124,12 +124,12 @@ def released_im_labels(input_ids: np.ndarray, tokenizer: TokenizerInfo) -> np.nd
     return labels
 
 
-def audit(
+def released_audit(
     data: str | Dataset | Sequence[str | Dataset],
     *,
     tokenizer: str | TokenizerInfo,
     max_length: int | None = RELEASED_MAX_LENGTH,
-) -> AuditReport:
+) -> ReleasedReport:
     """Count, per file, the template tokens that the released IM code put in the loss.
 
     Args:
@@ -145,10 +145,10 @@ def audit(
     for item in items:
         ds = load(item) if isinstance(item, str) else item
         rows.append(_audit_one(ds, tmpl, tok, max_length))
-    return AuditReport(tuple(rows), tok.name, tok.fingerprint, max_length)
+    return ReleasedReport(tuple(rows), tok.name, tok.fingerprint, max_length)
 
 
-def _audit_one(ds: Dataset, tmpl: Any, tok: TokenizerInfo, max_length: int | None) -> AuditRow:
+def _audit_one(ds: Dataset, tmpl: Any, tok: TokenizerInfo, max_length: int | None) -> ReleasedRow:
     tokens = released = im = template = masked = im_only = truncated = 0
     for tz in tokenize_examples(ds.examples, tmpl, tok, mode="im", max_length=max_length):
         rel = released_im_labels(tz.input_ids, tok) != IGNORE_INDEX
@@ -160,14 +160,14 @@ def _audit_one(ds: Dataset, tmpl: Any, tok: TokenizerInfo, max_length: int | Non
         masked += int((~rel).sum())
         im_only += int((own & ~rel).sum())
         truncated += int(tz.truncated > 0)
-    return AuditRow(ds.name, len(ds.examples), tokens, released, im, template, masked, im_only, truncated)
+    return ReleasedRow(ds.name, len(ds.examples), tokens, released, im, template, masked, im_only, truncated)
 
 
 __all__ = [
     "RELEASED_MASKED",
     "RELEASED_MAX_LENGTH",
-    "AuditReport",
-    "AuditRow",
-    "audit",
+    "ReleasedReport",
+    "ReleasedRow",
+    "released_audit",
     "released_im_labels",
 ]
