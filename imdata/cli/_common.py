@@ -73,13 +73,15 @@ def template_option(default: str | None = "tulu") -> Callable[[F], F]:
 
 def tokenizer_option(required: bool = False) -> Callable[[F], F]:
     """``--tokenizer``: a tokenizer.json, a folder holding one, or a hub id."""
+    # click 8.3+ counts an explicit default=None as a value, so a required option gets none
+    extra: dict[str, Any] = {} if required else {"default": None}
     return click.option(
         "--tokenizer",
         "-k",
         "tokenizer",
         required=required,
-        default=None,
         help="tokenizer.json file, a folder with one, or a hub id (online only).",
+        **extra,
     )
 
 

@@ -30,6 +30,7 @@ class ExampleAudit:
     distance: dict[str, int]  # positions differing from each mode, ambiguous ones left out
     eot_untrained: int
     header_pattern: str | None
+    rendered_at_mismatch: int | None = None  # the render's token id at ``mismatch`` (None past its end)
     mode: str = ""
     findings: int = 0
 

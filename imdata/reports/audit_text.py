@@ -114,8 +114,8 @@ def _facts(report: AuditReport) -> list[str]:
     if fm:
         out.append(
             f"first token mismatch: example {fm['id']!r} (row {fm['index'] + 1}), position {fm['position']}: "
-            f"the labels have {fm['labels_token']!r} where the template renders something else; "
-            "check --template and --tokenizer"
+            f"the labels have {fm['labels_token']!r} where the template renders {fm['rendered_token']!r} "
+            "(None: past the end); check --template and --tokenizer"
         )
     if report.labels_not_input_ids:
         out.append(

@@ -276,6 +276,7 @@ def _audit_example(
         distance=distance,
         eot_untrained=int((eot & ~t).sum()),
         header_pattern=_header_pattern(kinds, cls, t),
+        rendered_at_mismatch=int(ref[mismatch]) if mismatch is not None and mismatch < len(ref) else None,
     )
     return row, amb_reasons
 
@@ -391,12 +392,15 @@ def _first_mismatch(row: ExampleAudit, rows: LabelledRows, tok: TokenizerInfo) -
     assert p is not None  # noqa: S101 - only called for mismatched rows
     ids = rows.input_ids[row.index]
     got = int(ids[p]) if p < len(ids) else None
+    want = row.rendered_at_mismatch
     return {
         "id": row.id,
         "index": row.index,
         "position": p,
         "labels_token": None if got is None else tok.tokenizer.id_to_token(got),
         "labels_id": got,
+        "rendered_token": None if want is None else tok.tokenizer.id_to_token(want),
+        "rendered_id": want,
     }
 
 
