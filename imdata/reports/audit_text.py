@@ -29,6 +29,7 @@ def describe(
     examples: int,
     pattern: str | None,
     ambiguous: Mapping[str, int],
+    eot_untrained: int = 0,
 ) -> str:
     """One line: the mode, and what differs from the nearest one, per example.
 
@@ -49,15 +50,14 @@ def describe(
             if pattern:
                 detail += f"; {pattern}"
             parts.append(f"+ {sum(tt.values()) / n:.2f} template tokens per example ({detail})")
-    for c in ("system", "instruction", "output", "eos"):
-        if c not in counts:
-            continue
-        total, trained = counts[c]
+    for c in ("system", "instruction", "output"):
+        total, trained = counts.get(c, (0, 0))
         if _trained_in(nearest, c) and total - trained:
-            what = "end-of-turn tokens" if c == "eos" else f"{c} tokens"
-            parts.append(f"- {(total - trained) / n:.2f} {what} per example masked")
+            parts.append(f"- {(total - trained) / n:.2f} {c} tokens per example masked")
         elif not _trained_in(nearest, c) and trained:
             parts.append(f"+ {trained / n:.2f} {c} tokens per example")
+    if eot_untrained:
+        parts.append(f"- {eot_untrained / n:.2f} end-of-turn markers per example untrained")
     if nearest == "all":
         masked = sum(counts[c][0] - counts[c][1] for c in _TEMPLATE[1:] if c in counts)
         if masked:

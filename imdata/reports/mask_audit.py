@@ -210,36 +210,54 @@ def _classes(tz: Tokenized, n: int, probe: _Probe) -> tuple[np.ndarray, np.ndarr
 
 
 def _ambiguous(tz: Tokenized, n: int, ws: np.ndarray, mode: str) -> np.ndarray:
-    """Positions whose label imdata treats as ambiguous under ``mode`` (see the module docstring)."""
+    r"""Positions whose label imdata treats as ambiguous under ``mode`` (see the module docstring).
+
+    A run of whitespace-only template or end-of-turn tokens is ambiguous as a whole when the
+    mode's mask changes inside it or at either end (``</s>`` ``▁`` ``\n`` ``<|user|>``).
+    """
     kinds = tz.kinds.astype(np.int64)
     exp = _TABLES[mode][kinds + 1]
     amb = np.zeros(n, dtype=bool)
     if n:
         amb[0] = True
-    for p in np.flatnonzero(ws).tolist():
-        before = p > 0 and exp[p - 1] != exp[p]
-        after = p + 1 < len(exp) and exp[p + 1] != exp[p]
-        amb[p] = amb[p] or before or after
+    p = 0
+    while p < n:
+        if not ws[p]:
+            p += 1
+            continue
+        q = p
+        while q + 1 < n and ws[q + 1]:
+            q += 1
+        lo, hi = max(p - 1, 0), min(q + 2, len(exp))
+        if exp[lo:hi].min() != exp[lo:hi].max():
+            amb[p : q + 1] = True
+        p = q + 1
     return amb
 
 
-def _describe(tz: Tokenized, p: int, mode: str, trained: bool) -> str:
+def _describe(tz: Tokenized, p: int, mode: str, trained: bool, ws: np.ndarray) -> str:
+    r"""A reason for leaving position ``p`` out, e.g. ``template '\\n' after '<|im_end|>' trained``."""
     if p == 0:
         return "the first token (no token predicts it)"
     kinds = tz.kinds.astype(np.int64)
     exp = _TABLES[mode][kinds + 1]
-    s, e = tz.encoding.offsets[p]
-    text = tz.rendered.text
-    piece = repr(text[s:e])
-    q = p - 1 if exp[p - 1] != exp[p] else p + 1
+    lo, hi = p, p
+    while lo > 0 and ws[lo - 1]:
+        lo -= 1
+    while hi + 1 < len(ws) and ws[hi + 1]:
+        hi += 1
+    # the neighbour of the whitespace run where the mode's mask changes
+    q = lo - 1 if lo > 0 and exp[lo - 1] != exp[p] else min(hi + 1, len(exp) - 1)
     where = "after" if q < p else "before"
-    if kinds[q] == _EOS and q < len(tz.encoding.offsets):
-        qs, qe = tz.encoding.offsets[q]
+    offsets, text = tz.encoding.offsets, tz.rendered.text
+    s, e = offsets[p]
+    if kinds[q] == _EOS:
+        qs, qe = offsets[q]
         other = repr(text[qs:qe]) if qe > qs else "the end-of-turn marker"
     else:
         other = _KIND_NAME[int(kinds[q])]
     what = "template" if kinds[p] == _TEMPLATE else "end-of-turn"
-    return f"{what} {piece} {where} {other} {'trained' if trained else 'masked'}"
+    return f"{what} {text[s:e]!r} {where} {other} {'trained' if trained else 'masked'}"
 
 
 def _audit_example(
@@ -262,7 +280,7 @@ def _audit_example(
         diff = t != _TABLES[mode][kinds + 1]
         amb = _ambiguous(tz, n, ws, mode)
         distance[mode] = int((diff & ~amb).sum())
-        amb_reasons[mode] = Counter(_describe(tz, p, mode, bool(t[p])) for p in np.flatnonzero(diff & amb).tolist())
+        amb_reasons[mode] = Counter(_describe(tz, p, mode, bool(t[p]), ws) for p in np.flatnonzero(diff & amb).tolist())
     eot = (cls == _C["eos"]) & ~ws
     row = ExampleAudit(
         index=i,
@@ -350,7 +368,7 @@ def _summarise(
         trained=sum(r.trained for r in per_example),
         mode=mode,
         nearest=nearest,
-        description=describe(mode, nearest, by_class, n, pattern, amb),
+        description=describe(mode, nearest, by_class, n, pattern, amb, sum(r.eot_untrained for r in per_example)),
         distance=distance,
         counts=by_class,
         eot_untrained=sum(r.eot_untrained for r in per_example),
