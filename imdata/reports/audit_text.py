@@ -27,16 +27,27 @@ def describe(
     nearest: str,
     counts: Mapping[str, tuple[int, int]],
     examples: int,
-    pattern: str | None,
-    ambiguous: Mapping[str, int],
+    *,
+    pattern: str | None = None,
+    ambiguous: Mapping[str, int] | None = None,
     eot_untrained: int = 0,
+    affected: Mapping[str, int] | None = None,
 ) -> str:
     """One line: the mode, and what differs from the nearest one, per example.
 
-    >>> describe("mixed", "im", {"header": (9, 7), "separator": (2, 1)}, 1, "every role header after the first", {})
-    'mixed: im + 8.00 template tokens per example (header 7.00, separator 1.00; every role header after the first)'
+    ``affected`` counts the examples each difference occurs in (``template``, a content kind, ``eot``).
+
+    >>> describe("mixed", "im", {"header": (9, 7), "separator": (2, 1)}, 1, pattern="every role header")
+    'mixed: im + 8.00 template tokens per example (header 7.00, separator 1.00; every role header)'
     """
     n = max(examples, 1)
+    ambiguous = ambiguous or {}
+    affected = affected or {}
+
+    def where(key: str) -> str:
+        k = affected.get(key, examples)
+        return "" if k >= examples else f", in {k:,} of {examples:,} examples"
+
     if mode != "mixed":
         if not ambiguous:
             return mode
@@ -49,15 +60,15 @@ def describe(
             detail = ", ".join(f"{_NAMES.get(c, c)} {v / n:.2f}" for c, v in tt.items())
             if pattern:
                 detail += f"; {pattern}"
-            parts.append(f"+ {sum(tt.values()) / n:.2f} template tokens per example ({detail})")
+            parts.append(f"+ {sum(tt.values()) / n:.2f} template tokens per example ({detail}{where('template')})")
     for c in ("system", "instruction", "output"):
         total, trained = counts.get(c, (0, 0))
         if _trained_in(nearest, c) and total - trained:
-            parts.append(f"- {(total - trained) / n:.2f} {c} tokens per example masked")
+            parts.append(f"- {(total - trained) / n:.2f} {c} tokens per example masked{where(c)}")
         elif not _trained_in(nearest, c) and trained:
-            parts.append(f"+ {trained / n:.2f} {c} tokens per example")
+            parts.append(f"+ {trained / n:.2f} {c} tokens per example{where(c)}")
     if eot_untrained:
-        parts.append(f"- {eot_untrained / n:.2f} end-of-turn markers per example untrained")
+        parts.append(f"- {eot_untrained / n:.2f} end-of-turn markers per example untrained{where('eot')}")
     if nearest == "all":
         masked = sum(counts[c][0] - counts[c][1] for c in _TEMPLATE[1:] if c in counts)
         if masked:

@@ -46,7 +46,7 @@ from imdata.errors import DataError, OptionError
 from imdata.records import Example
 from imdata.reports.audit_report import CLASSES, CONTENT_CLASSES, AuditPiece, AuditReport, AuditView, ExampleAudit
 from imdata.reports.labelled import LabelledRows, read_labelled
-from imdata.spans import KIND_CODE, SPECIAL, Tokenized, tokenize_examples, trained_table
+from imdata.spans import KIND_CODE, SPECIAL, TRAINED_KINDS, Tokenized, tokenize_examples, trained_table
 from imdata.templates import Template, get_template
 from imdata.tokens import TokenizerInfo, load_tokenizer
 
@@ -368,7 +368,16 @@ def _summarise(
         trained=sum(r.trained for r in per_example),
         mode=mode,
         nearest=nearest,
-        description=describe(mode, nearest, by_class, n, pattern, amb, sum(r.eot_untrained for r in per_example)),
+        description=describe(
+            mode,
+            nearest,
+            by_class,
+            n,
+            pattern=pattern,
+            ambiguous=amb,
+            eot_untrained=sum(r.eot_untrained for r in per_example),
+            affected=_affected(per_example, nearest),
+        ),
         distance=distance,
         counts=by_class,
         eot_untrained=sum(r.eot_untrained for r in per_example),
@@ -385,6 +394,19 @@ def _summarise(
         worst=(),
         provenance=prov,
     )
+
+
+def _affected(rows: Sequence[ExampleAudit], nearest: str) -> dict[str, int]:
+    """In how many examples each kind of difference from ``nearest`` occurs."""
+    t = {c: i for i, c in enumerate(CLASSES)}
+    out = {"template": 0, "eot": 0, **dict.fromkeys(CONTENT_CLASSES, 0)}
+    for r in rows:
+        out["template"] += any(r.counts[t[c]][1] for c in CLASSES[:4])
+        out["eot"] += r.eot_untrained > 0
+        for c in CONTENT_CLASSES:
+            total, trained = r.counts[t[c]]
+            out[c] += (total - trained > 0) if c in TRAINED_KINDS[nearest] else trained > 0
+    return out
 
 
 def _nearest(distance: dict[str, int], prefer: str | None = None) -> str:
