@@ -250,7 +250,7 @@ def write_report(report: MemorizationReport, directory: str, *, top: int = 3, fo
     lines = [
         "# Memorisation report",
         "",
-        f"Training side: {files}, {len(t.examples):,} examples. Pairing: `--match {report.match}`.",
+        f"Training side: {files}, {t.size:,} examples. Pairing: `--match {report.match}`.",
         "",
         f"Sentence BLEU: sacrebleu `{report.signatures.sentence}`; "
         f"corpus BLEU: `{report.signatures.corpus}`. "

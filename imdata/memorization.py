@@ -13,8 +13,8 @@ noise. Outputs and training examples that pair with nothing are counted, never d
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections import Counter, deque
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,9 +26,10 @@ from imdata.bleu import Signatures, corpus_bleu, score_pairs, signatures
 from imdata.choices import MATCHES, EngineName, Match
 from imdata.dataset import Dataset
 from imdata.errors import ImdataError, OptionError
-from imdata.nearest import FloatArray
+from imdata.nearest import FloatArray, IntArray
+from imdata.nearest_shards import StreamNearest, stream_nearest
 from imdata.outputs import Output, Run, load_run
-from imdata.pairing import TrainSide, load_train, norm, pair_index, pair_run
+from imdata.pairing import TrainReader, TrainSide, load_train, norm, pair_index, pair_run
 from imdata.records import Example
 
 SCHEMA_VERSION = 1
@@ -146,7 +147,7 @@ class MemorizationReport:
             "train": {
                 "paths": list(self.train.paths),
                 "fingerprints": list(self.train.fingerprints),
-                "examples": len(self.train.examples),
+                "examples": self.train.size,
                 "skipped": dict(self.train.skipped),
                 "problems": dict(self.train.problems),
                 "messages": dict(self.train.messages),
@@ -199,7 +200,6 @@ def memorize(
         raise OptionError(f"--match {match!r}: expected one of {', '.join(MATCHES)}")
     if names and len(names) != len(outputs):
         raise OptionError(f"{len(names)} --name for {len(outputs)} --outputs; give one name per output file")
-    side = load_train(train)
     runs = [o if isinstance(o, Run) else load_run(o, name=names[i] if names else None) for i, o in enumerate(outputs)]
     if names:
         runs = [
@@ -212,25 +212,26 @@ def memorize(
     if baseline is not None and baseline not in {r.name for r in runs}:
         raise OptionError(f"--baseline {baseline!r} is not a run; runs: {', '.join(r.name for r in runs)}")
 
-    train_log: Counter[str] = Counter(side.problems)
-    train_msgs = dict(side.messages)
-    refs = [ex.first_output for ex in side.examples]
     paired: list[tuple[Run, list[tuple[Output, int]], Counter[str], dict[str, str]]] = []
     nearest_scored = all_pairs = None
+    examples: Mapping[int, Example] | Sequence[Example]
     if match == "nearest":
-        from imdata.nearest import nearest
-
-        flat = [o for r in runs for o in r.outputs]
-        found = nearest([o.text for o in flat], refs)
-        nearest_scored, all_pairs = found.scored, len(flat) * len(refs)
+        side, examples, found = _nearest(train, runs, workers, engine)
+        nearest_scored, all_pairs = found.scored, sum(len(r.outputs) for r in runs) * side.size
         pos = 0
         for r in runs:
             idx = found.index[pos : pos + len(r.outputs)].tolist()
             pos += len(r.outputs)
             paired.append((r, list(zip(r.outputs, idx, strict=True)), Counter(r.problems), dict(r.messages)))
     else:
+        side = load_train(train)
+        examples = side.examples
+    train_log: Counter[str] = Counter(side.problems)
+    train_msgs = dict(side.messages)
+    if match != "nearest":
         index = pair_index(side, match, template, train_log, train_msgs)
         paired = [(r, *pair_run(r, match, index)) for r in runs]
+    refs = {j: examples[j].first_output for _, ps, _, _ in paired for _, j in ps if j >= 0}
 
     hyps = [o.text for _, ps, _, _ in paired for o, _ in ps]
     ref_texts = [refs[j] if j >= 0 else "" for _, ps, _, _ in paired for _, j in ps]
@@ -241,7 +242,7 @@ def memorize(
         n = len(ps)
         frame = _pairs_frame(
             ps,
-            side.examples,
+            examples,
             scores.bleu[pos : pos + n],
             scores.overlap[pos : pos + n],
             scores.exact[pos : pos + n],
@@ -258,7 +259,7 @@ def memorize(
                     f"{run.path}: {none} outputs share no token with any "
                     "training output; they score 0 with no nearest example",
                 )
-        unmatched = len(side.examples) - (frame["train_id"].drop_nulls().n_unique() if n else 0)
+        unmatched = side.size - (frame["train_id"].drop_nulls().n_unique() if n else 0)
         reports.append(_run_report(run, frame, run_refs, unmatched, log, msgs))
     base = baseline or (reports[0].name if reports else "")
     comps = tuple(
@@ -272,7 +273,7 @@ def memorize(
         for r in reports
         if r.name != base
     )
-    side = TrainSide(side.paths, side.fingerprints, side.examples, side.skipped, dict(train_log), train_msgs)
+    side = TrainSide(side.paths, side.fingerprints, side.examples, side.skipped, dict(train_log), train_msgs, side.size)
     return MemorizationReport(
         match,
         side,
@@ -288,9 +289,41 @@ def memorize(
     )
 
 
+def _nearest(
+    train: str | Dataset | Sequence[str | Dataset], runs: Sequence[Run], workers: int | None, engine: EngineName
+) -> tuple[TrainSide, dict[int, Example], StreamNearest]:
+    """Each output's nearest training output, the training side streamed in shards.
+
+    Only the examples that win some output are kept (memory follows the shards in flight).
+    """
+    reader = TrainReader(train)
+    buffer: deque[Example] = deque()
+    kept: dict[int, Example] = {}
+
+    def texts() -> Iterator[str]:
+        for ex in reader:
+            buffer.append(ex)
+            yield ex.first_output
+
+    def keep(start: int, refs: Sequence[str], index: IntArray) -> None:
+        shard = [buffer.popleft() for _ in refs]
+        winners = set(index.tolist())
+        for j in winners:
+            if start <= j < start + len(refs):
+                kept[j] = shard[j - start]
+        for j in [j for j in kept if j not in winners]:
+            del kept[j]
+
+    flat = [o.text for r in runs for o in r.outputs]
+    found = stream_nearest(flat, texts(), workers=workers, engine=engine, keep=keep)
+    wanted = {int(j) for j in found.index.tolist() if j >= 0}
+    examples = {j: kept[j] for j in sorted(wanted)}
+    return reader.side(list(examples.values())), examples, found
+
+
 def _pairs_frame(
     ps: Sequence[tuple[Output, int]],
-    examples: Sequence[Example],
+    examples: Mapping[int, Example] | Sequence[Example],
     bleu: Sequence[float],
     overlap: Sequence[int],
     exact: Sequence[bool],

@@ -9,11 +9,13 @@ matching one example, training examples without a user turn or with a repeated i
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from imdata import io
 from imdata.choices import Match
-from imdata.dataset import Dataset, load
+from imdata.dataset import Dataset, SkipLog, iter_examples
+from imdata.errors import ImdataError
 from imdata.outputs import Output, Run
 from imdata.prompts import prompt_messages
 from imdata.records import Example
@@ -22,7 +24,11 @@ from imdata.templates import get_template
 
 @dataclass(frozen=True)
 class TrainSide:
-    """The training examples compared against, and those that cannot take part."""
+    """The training examples compared against, and those that cannot take part.
+
+    ``examples`` holds them all, except after a streamed read (``--match nearest``), where
+    it holds only the examples some output was paired with; ``size`` is always the count.
+    """
 
     paths: tuple[str, ...]
     fingerprints: tuple[str, ...]
@@ -30,6 +36,7 @@ class TrainSide:
     skipped: Mapping[str, int]
     problems: Mapping[str, int]
     messages: Mapping[str, str]
+    size: int
 
 
 def norm(text: str) -> str:
@@ -37,44 +44,80 @@ def norm(text: str) -> str:
     return " ".join(text.split())
 
 
+class TrainReader:
+    """The training side read example by example: the first of a repeated id kept, problems counted.
+
+    Iterate it once; then :meth:`side` says what was read.
+    """
+
+    def __init__(self, train: str | Dataset | Sequence[str | Dataset], *, on_error: str = "skip") -> None:
+        self.items = [train] if isinstance(train, str | Dataset) else list(train)
+        self.on_error = on_error
+        self.logs: dict[int, SkipLog] = {}
+        self.paths: list[str] = []
+        self.problems: Counter[str] = Counter()
+        self.messages: dict[str, str] = {}
+        self.size = 0
+
+    def _examples(self, k: int, item: str | Dataset) -> Iterator[Example]:
+        if isinstance(item, Dataset):
+            self.logs[k] = item.skipped
+            yield from item.examples
+            return
+        log = self.logs.setdefault(k, SkipLog())
+        n = 0
+        for ex in iter_examples(item, on_error=self.on_error, log=log):  # type: ignore[arg-type]
+            n += 1
+            yield ex
+        if n == 0:
+            raise ImdataError(
+                f"{item}: no usable examples"
+                + (f" ({log.summary()}); see them with --rejects FILE" if log.total else "; is the file empty?")
+            )
+
+    def __iter__(self) -> Iterator[Example]:
+        seen: set[str] = set()
+        for k, item in enumerate(self.items):
+            path = item.path if isinstance(item, Dataset) else item
+            self.paths.append(path)
+            for ex in self._examples(k, item):
+                if ex.id in seen:
+                    self.problems["duplicate-train-id"] += 1
+                    self.messages.setdefault(
+                        "duplicate-train-id",
+                        f"{path}: id {ex.id!r} was already read; the first example with it is used",
+                    )
+                    continue
+                seen.add(ex.id)
+                if not ex.first_output.strip():
+                    self.problems["empty-train-output"] += 1
+                    self.messages.setdefault(
+                        "empty-train-output",
+                        f"{path}: example {ex.id!r} has an empty output; outputs paired with it score 0",
+                    )
+                self.size += 1
+                yield ex
+
+    def side(self, examples: Sequence[Example]) -> TrainSide:
+        """What was read, holding ``examples`` (all of them, or those that were paired)."""
+        skipped = Counter[str]()
+        messages = dict(self.messages)
+        for log in self.logs.values():
+            skipped.update(log.counts)
+            for r in log.rejected[:1]:
+                messages.setdefault(r.reason, r.message)
+        fingerprints = tuple(
+            item.fingerprint if isinstance(item, Dataset) else io.fingerprint(item) for item in self.items
+        )
+        return TrainSide(
+            tuple(self.paths), fingerprints, tuple(examples), dict(skipped), dict(self.problems), messages, self.size
+        )
+
+
 def load_train(train: str | Dataset | Sequence[str | Dataset], *, on_error: str = "skip") -> TrainSide:
     """Load the training side: one or several files, the first of any repeated id kept."""
-    items = [train] if isinstance(train, str | Dataset) else list(train)
-    sets = [t if isinstance(t, Dataset) else load(t, on_error=on_error) for t in items]  # type: ignore[arg-type]
-    examples: list[Example] = []
-    seen: set[str] = set()
-    problems: Counter[str] = Counter()
-    messages: dict[str, str] = {}
-    for ds in sets:
-        for ex in ds.examples:
-            if ex.id in seen:
-                problems["duplicate-train-id"] += 1
-                messages.setdefault(
-                    "duplicate-train-id",
-                    f"{ds.path}: id {ex.id!r} was already read; the first example with it is used",
-                )
-                continue
-            seen.add(ex.id)
-            if not ex.first_output.strip():
-                problems["empty-train-output"] += 1
-                messages.setdefault(
-                    "empty-train-output",
-                    f"{ds.path}: example {ex.id!r} has an empty output; outputs paired with it score 0",
-                )
-            examples.append(ex)
-    skipped = Counter[str]()
-    for ds in sets:
-        skipped.update(ds.skipped.counts)
-        for r in ds.skipped.rejected[:1]:
-            messages.setdefault(r.reason, r.message)
-    return TrainSide(
-        tuple(ds.path for ds in sets),
-        tuple(ds.fingerprint for ds in sets),
-        tuple(examples),
-        dict(skipped),
-        dict(problems),
-        messages,
-    )
+    reader = TrainReader(train, on_error=on_error)
+    return reader.side(list(reader))
 
 
 def pair_index(

@@ -120,7 +120,7 @@ def memorize(
     click.echo(memo_report.render(rep, fmt))  # type: ignore[arg-type]
     say(
         f"scored {sum(r.pairs for r in rep.runs):,} pairs in {len(rep.runs)} runs against "
-        f"{len(rep.train.examples):,} training examples (--match {match})"
+        f"{rep.train.size:,} training examples (--match {match})"
     )
     if report_dir:
         written = memo_report.write_report(rep, report_dir, top=top, force=force)
