@@ -12,6 +12,7 @@ from test_engine import ray_local  # noqa: F401 - the module-scoped local Ray in
 
 from imdata.bleu import score_pairs
 from imdata.cli import main
+from imdata.nearest_shards import stream_nearest
 
 # Ray 2.60 warns about its own DataContext fields when it reads them (as in test_engine.py)
 pytestmark = pytest.mark.filterwarnings(r"ignore::DeprecationWarning:ray\.data\.context")
@@ -36,3 +37,32 @@ def test_memorize_cli_same_report_on_both_engines(ray_local: None, tmp_path: Pat
         assert res.exit_code == 0, res.output
         outs.append(json.loads(res.stdout))
     assert outs[0] == outs[1]
+
+
+def test_nearest_on_ray_finds_what_the_process_pool_finds(ray_local: None) -> None:  # noqa: F811
+    refs = [r["output"] for r in json.loads(shared("alpagasus/random_9k.json").read_text())][:1200]
+    outs = [r["output"] for r in json.loads(shared("outputs/alpaca_eval/alpaca-7b.json").read_text())][:60]
+    # 400 references a shard: four shards, three of them Ray Data tasks
+    local = stream_nearest(outs, iter(refs), workers=2, max_examples=400)
+    remote = stream_nearest(outs, iter(refs), engine="ray", max_examples=400)
+    assert remote.shards == local.shards == 4
+    assert (remote.index.tolist(), remote.bleu.tolist(), remote.scored) == (
+        local.index.tolist(),
+        local.bleu.tolist(),
+        local.scored,
+    )
+
+
+def test_memorize_nearest_same_report_on_both_engines(ray_local: None, tmp_path: Path) -> None:  # noqa: F811
+    train = tmp_path / "train.json"
+    train.write_text(json.dumps(json.loads(shared("alpagasus/dolly_3k.json").read_text())[:300]))
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps(json.loads(shared("outputs/alpaca_eval/alpaca-7b.json").read_text())[:40]))
+    outs = []
+    for engine in ("local", "ray"):
+        res = CliRunner().invoke(main, ["memorize", "--train", str(train), "--outputs", str(run), "--match",
+                                        "nearest", "--format", "json", "--engine", engine])  # fmt: skip
+        assert res.exit_code == 0, res.output
+        outs.append(json.loads(res.stdout))
+    assert outs[0] == outs[1]
+    assert outs[0]["nearest"]["all_pairs"] == 40 * 300
