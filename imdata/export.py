@@ -14,8 +14,6 @@ it holding the counts, the parameters and the provenance.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +25,7 @@ import orjson
 from imdata import __version__
 from imdata.choices import EXPORT_FORMATS, ExportFormat
 from imdata.dataset import Dataset, SkipLog, Stream
-from imdata.errors import OptionError, OutputError
+from imdata.errors import OptionError
 from imdata.io import atomic_output, check_writable
 from imdata.records import Example
 from imdata.spans import IGNORE_INDEX, LossMode, Tokenized, tokenize_examples, truncate
@@ -298,39 +296,13 @@ def _default(obj: Any) -> Any:
 
 
 def _write_hf_folder(rows: Iterator[dict[str, Any]], out: Path, *, force: bool) -> None:
-    import datasets
     import pyarrow as pa
 
-    ids: list[str] = []
-    input_ids: list[np.ndarray] = []
-    labels: list[np.ndarray] = []
-    for row in rows:
-        ids.append(row["id"])
-        input_ids.append(row["input_ids"])
-        labels.append(row["labels"])
-    table = pa.table(
-        {
-            "id": pa.array(ids, pa.string()),
-            "input_ids": pa.array([a.tolist() for a in input_ids], pa.list_(pa.int32())),
-            "labels": pa.array([a.tolist() for a in labels], pa.list_(pa.int32())),
-        }
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
-    import sys
+    from imdata.arrow_folder import write_dataset_folder
 
-    if not sys.stderr.isatty():
-        datasets.disable_progress_bars()
-    try:
-        datasets.Dataset(table).save_to_disk(str(tmp))
-        if out.exists():
-            if not force:
-                raise OutputError(f"{out}: already exists; pass --force to overwrite it")
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    ints = pa.list_(pa.int32())
+    schema = pa.schema([("id", pa.string()), ("input_ids", ints), ("labels", ints)])
+    write_dataset_folder(rows, out, schema, force=force)
 
 
 __all__ = [
