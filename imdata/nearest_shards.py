@@ -7,8 +7,10 @@ a later shard winning only with a higher score. So the result is the brute-force
 highest sacrebleu sentence BLEU, ties to the earliest training example) while memory follows
 the shard, not the training side.
 
-The first shard is searched first: its best exact score per output is the floor the other
-shards must beat, so most of them score nothing with sacrebleu. A search does not walk the
+The shards are searched in waves of as many shards as workers, the first shard alone: the
+best exact score per output of all earlier shards is the floor a wave must beat, so later
+shards score little with sacrebleu. (The waves depend on ``workers`` only: the same
+workers, the same sacrebleu calls, on either engine.) A search does not walk the
 postings of an output's common n-grams ("the", ", and"), the longest ones: the rare n-grams'
 matches are counted from their postings and the common ones' are bounded by their count in
 the output, which bounds every reference's BLEU from above. Only references whose bound
@@ -28,7 +30,7 @@ import multiprocessing
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
@@ -41,8 +43,8 @@ from imdata.errors import ImdataError
 from imdata.nearest import _MIX, _SLACK, ORDER, FloatArray, IntArray, KeyArray, estimate, words_13a
 
 #: a shard closes at this many references (at most 2**16: a posting packs its reference in
-#: 16 bits) or characters, whichever comes first; the first shard, which sets the floors, is
-#: a quarter of that so the other cores start early
+#: 16 bits) or characters, whichever comes first; the first shard, searched alone for the
+#: first floors, is a quarter of that
 SHARD_EXAMPLES = 40_000
 SHARD_CHARS = 24_000_000
 #: an n-gram whose postings cover more than 1/_COMMON of a shard is common: bounded, not walked
@@ -257,7 +259,7 @@ def shards(
 ) -> Iterator[list[str]]:
     """``texts`` cut into lists of at most ``max_examples`` texts or ``max_chars`` characters.
 
-    The first list is a quarter of that: its winners are the floors of all the others.
+    The first list is a quarter of that: searched alone, it sets the first floors.
     """
     if max_examples > 2**16:
         raise ValueError(f"a shard holds at most {2**16} references")
@@ -289,7 +291,7 @@ def stream_nearest(
     Args:
         outputs: the model outputs (held in memory).
         references: the training outputs in order (any iterable: a generator streams).
-        workers: processes searching shards at once (default: all cores).
+        workers: shards searched at once, by processes or Ray tasks (default: all cores).
         engine: ``local`` (a process pool) or ``ray`` (a Ray Data task per shard).
         max_examples: a shard's most references (at most 65,536).
         max_chars: a shard's most characters.
@@ -303,12 +305,11 @@ def stream_nearest(
     if first is not None:
         queries = [_Query(o) for o in outputs]
         merged.add(first, search_shard(queries, first))
-        floors = merged.bleu.copy()
+        n_workers = default_workers() if workers is None else max(1, workers)
         if engine == "ray":
-            _on_ray(list(outputs), floors, parts, merged)
+            _on_ray(list(outputs), parts, merged, n_workers)
         else:
-            n_workers = default_workers() if workers is None else max(1, workers)
-            _on_pool(list(outputs), queries, floors, parts, merged, n_workers)
+            _on_pool(queries, list(outputs), parts, merged, n_workers)
     return StreamNearest(merged.index, merged.bleu, merged.scored, merged.start, merged.shards)
 
 
@@ -343,34 +344,31 @@ def _search_task(refs: list[str], floors: FloatArray) -> ShardBest:
     return search_shard(_QUERIES, refs, floors)
 
 
+def _waves(parts: Iterator[list[str]], size: int) -> Iterator[list[list[str]]]:
+    while wave := list(itertools.islice(parts, size)):
+        yield wave
+
+
 def _on_pool(
-    outputs: list[str],
-    queries: list[_Query],
-    floors: FloatArray,
-    parts: Iterator[list[str]],
-    merged: _Merge,
-    workers: int,
+    queries: list[_Query], outputs: list[str], parts: Iterator[list[str]], merged: _Merge, workers: int
 ) -> None:
-    second = next(parts, None)
-    if second is None:
-        return
-    every = itertools.chain([second], parts)
+    waves = _waves(parts, workers)
     if workers == 1:
-        for refs in every:
-            merged.add(refs, search_shard(queries, refs, floors))
+        for refs in itertools.chain.from_iterable(waves):
+            merged.add(refs, search_shard(queries, refs, merged.bleu.copy()))
         return
     # spawn, not fork: the parent may hold polars/duckdb threads
     ctx = multiprocessing.get_context("spawn")
-    pending: list[tuple[list[str], Future[ShardBest]]] = []
     try:
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(outputs,)) as pool:
-            for refs in every:
-                pending.append((refs, pool.submit(_search_task, refs, floors)))
-                if len(pending) > workers:  # at most one shard waits beside each busy worker
-                    done, fut = pending.pop(0)
-                    merged.add(done, fut.result())
-            for done, fut in pending:
-                merged.add(done, fut.result())
+            wave: list[list[str]] | None = next(waves, None)
+            while wave is not None:
+                floors = merged.bleu.copy()
+                futures = [pool.submit(_search_task, refs, floors) for refs in wave]
+                upcoming = next(waves, None)  # read while the wave is searched
+                for refs, fut in zip(wave, futures, strict=True):
+                    merged.add(refs, fut.result())
+                wave = upcoming
     except BrokenProcessPool:
         raise ImdataError(
             "the nearest-search processes stopped before finishing (out of memory?); if you call "
@@ -378,8 +376,8 @@ def _on_pool(
         ) from None
 
 
-def _on_ray(outputs: list[str], floors: FloatArray, parts: Iterator[list[str]], merged: _Merge) -> None:
-    """One Ray Data task per shard; shards are spilled to Parquet files that the tasks read."""
+def _on_ray(outputs: list[str], parts: Iterator[list[str]], merged: _Merge, workers: int) -> None:
+    """A Ray Data task per shard, a wave of ``workers`` shards at a time (spilled to Parquet)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     import ray.data
@@ -387,23 +385,22 @@ def _on_ray(outputs: list[str], floors: FloatArray, parts: Iterator[list[str]], 
     from imdata.engine import ray_init
 
     with tempfile.TemporaryDirectory(prefix="imdata-nearest-") as tmp:
-        files: list[str] = []
-        for k, refs in enumerate(parts):
-            files.append(os.path.join(tmp, f"shard-{k:06d}.parquet"))
-            pq.write_table(pa.table({"ref": refs}), files[-1])
-        if not files:
-            return
-        ray_init()
-        ds = ray.data.from_items([{"k": k, "path": p} for k, p in enumerate(files)]).map_batches(
-            _RayShard,
-            fn_constructor_kwargs={"outputs": outputs, "floors": floors},
-            batch_size=1,
-            concurrency=default_workers(),
-        )
-        rows = sorted(ds.iter_rows(), key=lambda r: int(r["k"]))
-        for row, path in zip(rows, files, strict=True):
-            refs = pq.read_table(path)["ref"].to_pylist()
-            merged.add(refs, ShardBest(np.asarray(row["index"]), np.asarray(row["bleu"]), int(row["scored"])))
+        for w, wave in enumerate(_waves(parts, workers)):
+            files = [os.path.join(tmp, f"shard-{w:06d}-{k:03d}.parquet") for k in range(len(wave))]
+            for refs, path in zip(wave, files, strict=True):
+                pq.write_table(pa.table({"ref": refs}), path)
+            ray_init()
+            ds = ray.data.from_items([{"k": k, "path": p} for k, p in enumerate(files)]).map_batches(
+                _RayShard,
+                fn_constructor_kwargs={"outputs": outputs, "floors": merged.bleu.copy()},
+                batch_size=1,
+                concurrency=workers,
+            )
+            rows = sorted(ds.iter_rows(), key=lambda r: int(r["k"]))
+            for row, refs in zip(rows, wave, strict=True):
+                merged.add(refs, ShardBest(np.asarray(row["index"]), np.asarray(row["bleu"]), int(row["scored"])))
+            for path in files:
+                os.unlink(path)
 
 
 class _RayShard:

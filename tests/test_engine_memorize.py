@@ -42,9 +42,9 @@ def test_memorize_cli_same_report_on_both_engines(ray_local: None, tmp_path: Pat
 def test_nearest_on_ray_finds_what_the_process_pool_finds(ray_local: None) -> None:  # noqa: F811
     refs = [r["output"] for r in json.loads(shared("alpagasus/random_9k.json").read_text())][:1200]
     outs = [r["output"] for r in json.loads(shared("outputs/alpaca_eval/alpaca-7b.json").read_text())][:60]
-    # 400 references a shard: four shards, three of them Ray Data tasks
+    # 400 references a shard: four shards, three of them Ray Data tasks in two waves
     local = stream_nearest(outs, iter(refs), workers=2, max_examples=400)
-    remote = stream_nearest(outs, iter(refs), engine="ray", max_examples=400)
+    remote = stream_nearest(outs, iter(refs), workers=2, engine="ray", max_examples=400)
     assert remote.shards == local.shards == 4
     assert (remote.index.tolist(), remote.bleu.tolist(), remote.scored) == (
         local.index.tolist(),
