@@ -394,7 +394,7 @@ def _on_ray(outputs: list[str], parts: Iterator[list[str]], merged: _Merge, work
                 _RayShard,
                 fn_constructor_kwargs={"outputs": outputs, "floors": merged.bleu.copy()},
                 batch_size=1,
-                concurrency=workers,
+                concurrency=len(wave),  # a wave has at most `workers` shards
             )
             rows = sorted(ds.iter_rows(), key=lambda r: int(r["k"]))
             for row, refs in zip(rows, wave, strict=True):
