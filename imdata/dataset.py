@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from imdata import io
-from imdata.errors import DataError, FormatError, ImdataError
+from imdata.errors import DataError, FormatError, ImdataError, TemplateError
 from imdata.formats import (
     DEFAULT_ROLE_MAP,
     FORMATS,
@@ -152,8 +152,13 @@ def iter_examples(
     role_map: Mapping[str, Role] | None = None,
     on_error: OnError = "raise",
     log: SkipLog | None = None,
+    check: Callable[[Example], object] | None = None,
 ) -> Iterator[Example]:
-    """Stream the examples of one input; bad records raise or go to ``log``."""
+    """Stream the examples of one input; bad records raise or go to ``log``.
+
+    ``check`` (e.g. rendering with the chat template) may raise :class:`TemplateError` for
+    an example: that record is then a bad record like any other, named by file, line and id.
+    """
     log = log if log is not None else SkipLog()
     roles = role_map or DEFAULT_ROLE_MAP
     fmt: FormatName | None = None if format == "auto" else format
@@ -170,6 +175,8 @@ def iter_examples(
                 log.format = fmt
             for ex in to_examples(rec.value, fmt, path=path, where=rec.where, index=rec.index, role_map=roles):
                 out = _with_id(ex, path, rec.where, seen)
+                if check is not None:
+                    _check(check, out, path, rec.where)
                 for w in empty_turns(ex.messages, path, rec.where):
                     log.warn(w)
                 yield out
@@ -177,6 +184,21 @@ def iter_examples(
             if on_error == "raise":
                 raise
             log.add(err, rec.value)
+
+
+def _check(check: Callable[[Example], object], ex: Example, path: str, where: str) -> None:
+    try:
+        check(ex)
+    except TemplateError as err:
+        raise DataError(
+            path,
+            where,
+            "messages",
+            f"of record {ex.id!r} cannot be rendered: {err}",
+            "fix the record or choose another template; --on-error skip leaves such records out "
+            "(--rejects FILE keeps them)",
+            reason=err.reason,
+        ) from None
 
 
 def _with_id(ex: Example, path: str, where: str, seen: dict[str, int]) -> Example:
@@ -251,6 +273,8 @@ class Stream:
     role_map: Mapping[str, Role] | None = None
     on_error: OnError = "raise"
     logs: dict[str, SkipLog] = field(default_factory=dict)
+    #: called on every example as it is read (see :func:`iter_examples`)
+    check: Callable[[Example], object] | None = None
 
     @property
     def names(self) -> dict[str, str]:
@@ -265,7 +289,9 @@ class Stream:
         for path in self.paths:
             log = self.logs.setdefault(path, SkipLog())
             n = 0
-            for ex in iter_examples(path, format=self.format, role_map=self.role_map, on_error=self.on_error, log=log):
+            for ex in iter_examples(
+                path, format=self.format, role_map=self.role_map, on_error=self.on_error, log=log, check=self.check
+            ):
                 n += 1
                 yield ex
             if n == 0:

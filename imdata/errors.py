@@ -56,7 +56,14 @@ class FormatError(ImdataError):
 
 
 class TemplateError(ImdataError):
-    """A chat template cannot be loaded or cannot render an example."""
+    """A chat template cannot be loaded or cannot render an example.
+
+    ``reason`` is a short stable key for counting refused records, e.g. ``"template-raised"``.
+    """
+
+    def __init__(self, message: str, *, reason: str = "template-refused") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class TokenizerError(ImdataError):

@@ -27,11 +27,11 @@ from imdata.choices import EXPORT_FORMATS, ExportFormat
 from imdata.dataset import Dataset, SkipLog, Stream
 from imdata.errors import OptionError
 from imdata.io import atomic_output, check_writable
-from imdata.records import Example
+from imdata.records import Example, Message
 from imdata.spans import IGNORE_INDEX, LossMode, Tokenized, tokenize_examples, truncate
 from imdata.templates import Rendered, Template, get_template
 from imdata.tokens import TokenizerInfo, load_tokenizer
-from imdata.verify import check_tiling, check_tokens, full_check_due, marker_in_content
+from imdata.verify import check_tiling, check_tokens, full_check_due, marker_in_content, turns_without_eot
 
 SCHEMA_VERSION = 1
 _DUMP = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
@@ -57,6 +57,10 @@ class ExportReport:
     skipped: dict[str, int]
     warnings: dict[str, int]
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: assistant turns the template closes with no end-of-turn marker (the model never learns to stop there)
+    turns_without_eot: int = 0
+    examples_without_eot: list[str] = field(default_factory=list)
+
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (sorted when dumped)."""
@@ -74,6 +78,8 @@ def spans(
     max_length: int | None = None,
     force: bool = False,
     batch_size: int = 256,
+    eot: str | None = None,
+    date: str | None = None,
 ) -> ExportReport:
     """Render, label, verify and write examples in one of the export formats.
 
@@ -89,6 +95,8 @@ def spans(
         max_length: truncate token sequences to this many tokens (the cut is reported).
         force: overwrite an existing output.
         batch_size: examples per tokenizer batch.
+        eot: the end-of-turn marker (``--eot``); default: found in the template.
+        date: the day ``strftime_now`` reports (``--date``); default a fixed day.
     """
     if to == "hf" and tokenizer is None:
         raise OptionError("--to hf writes token ids and labels, so it needs --tokenizer")
@@ -97,12 +105,20 @@ def spans(
     if max_length is not None and max_length < 1:
         raise OptionError(f"--max-length must be at least 1, not {max_length}")
     tok = load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
-    tmpl = _template(template, tok)
+    tmpl = _template(template, tok, eot=eot, date=date)
+    if isinstance(data, Stream):
+        checked = _Checked(tmpl)
+        data.check = checked.check
+        tmpl = checked
     examples, names, inputs, logs = _source(data)
+    from imdata.jinja import DEFAULT_DATE
+
     prov = {
         "imdata": __version__,
         "template": tmpl.name,
         "template_fingerprint": tmpl.fingerprint,
+        "template_date": date or DEFAULT_DATE,
+        "eot": eot,
         "tokenizer": tok.name if tok else None,
         "tokenizer_fingerprint": tok.fingerprint if tok else None,
         "inputs": inputs,
@@ -131,6 +147,8 @@ def spans(
         truncated_trained_tokens=stats.truncated_trained,
         straddling_tokens=stats.straddling,
         marker_examples=stats.markers,
+        turns_without_eot=stats.without_eot,
+        examples_without_eot=stats.without_eot_ids,
         skipped=_merge(log.counts for log in logs()),
         warnings=_merge(log.warning_counts for log in logs()),
         provenance=prov,
@@ -141,10 +159,40 @@ def spans(
     return report
 
 
-def _template(template: str | Template, tok: TokenizerInfo | None) -> Template:
+def _template(
+    template: str | Template, tok: TokenizerInfo | None, *, eot: str | None = None, date: str | None = None
+) -> Template:
     if not isinstance(template, str):
         return template
-    return get_template(template, eos=tok.eos if tok else None, bos=tok.bos if tok else None)
+    return get_template(template, eos=tok.eos if tok else None, bos=tok.bos if tok else None, eot=eot, date=date)
+
+
+class _Checked:
+    """A template whose renders are made (and refusals raised) as records are read.
+
+    The stream calls :meth:`check` on each example inside its bad-record handling, so a
+    record the template refuses is skipped, counted and written to ``--rejects`` like any
+    other bad record; :meth:`render` then hands back the render already made.
+    """
+
+    def __init__(self, inner: Template) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.fingerprint = inner.fingerprint
+        self.eos = getattr(inner, "eos", None)
+        self._done: dict[int, tuple[Example, Rendered]] = {}
+
+    def check(self, ex: Example) -> None:
+        self._done[id(ex)] = (ex, self.inner.render(ex))
+
+    def render(self, example: Example) -> Rendered:
+        hit = self._done.pop(id(example), None)
+        if hit is not None and hit[0] is example:
+            return hit[1]
+        return self.inner.render(example)
+
+    def render_prompt(self, messages: Sequence[Message]) -> str:
+        return self.inner.render_prompt(messages)
 
 
 def _source(data: Any) -> tuple[Iterable[Example], dict[str, str], dict[str, str], Callable[[], list[SkipLog]]]:
@@ -186,11 +234,18 @@ class _Stats:
     straddling: int = 0
     zero_trained: list[str] = field(default_factory=list)
     markers: list[str] = field(default_factory=list)
+    without_eot: int = 0
+    without_eot_ids: list[str] = field(default_factory=list)
 
     def look_at(self, ex: Example, r: Rendered, eos: str | None) -> None:
         check_tiling(r, ex.id)
         if marker_in_content(r, eos) is not None:
             self.markers.append(ex.id)
+        missing = turns_without_eot(r)
+        if missing:
+            self.without_eot += missing
+            if len(self.without_eot_ids) < 100:
+                self.without_eot_ids.append(ex.id)
 
 
 def _rows(

@@ -91,7 +91,9 @@ class JinjaTemplate:
                 )
             )
         except _TemplateRaised as e:
-            raise TemplateError(f"{self.name}: the chat template refused the conversation: {e}") from None
+            raise TemplateError(
+                f"{self.name}: the chat template refused the conversation: {e}", reason="template-raised"
+            ) from None
         except JinjaError as e:
             raise TemplateError(f"{self.name}: the chat template failed ({e})") from None
 
@@ -109,7 +111,7 @@ class JinjaTemplate:
             tmpl = pieces[i]
             if not real.startswith(tmpl, pos):
                 raise _mismatch(self.name, example, i)
-            self._add_template(b, tmpl, i, after_assistant=i > 0 and msgs[i - 1].role == "assistant")
+            self._add_template(b, tmpl, i - 1, i, after_assistant=i > 0 and msgs[i - 1].role == "assistant")
             pos += len(tmpl)
             content = _match_content(real, pos, m.full_content(), pieces[i + 1])
             if content is None:
@@ -119,17 +121,18 @@ class JinjaTemplate:
         tail = pieces[-1]
         if real[pos:] != tail:
             raise _mismatch(self.name, example, len(msgs) - 1)
-        self._add_template(b, tail, len(msgs) - 1, after_assistant=bool(msgs) and msgs[-1].role == "assistant")
+        last = len(msgs) - 1
+        self._add_template(b, tail, last, last, after_assistant=bool(msgs) and msgs[-1].role == "assistant")
         return b.build()
 
-    def _add_template(self, b: _Builder, text: str, turn: int, *, after_assistant: bool) -> None:
+    def _add_template(self, b: _Builder, text: str, prev: int, turn: int, *, after_assistant: bool) -> None:
         # The marker that closes an assistant turn is the first thing after its content
-        # (whitespace aside); it belongs to that turn.
+        # (whitespace aside); it belongs to that turn (``prev``).
         marker = self.end_marker(text) if after_assistant else None
         if marker is not None:
             k = len(text) - len(text.lstrip())
-            b.add(text[:k], "template", turn - 1)
-            b.add(marker, "eos", turn - 1)
+            b.add(text[:k], "template", prev)
+            b.add(marker, "eos", prev)
             b.add(text[k + len(marker) :], "template", turn)
             return
         b.add(text, "template", turn)
@@ -163,7 +166,8 @@ def _split_skeleton(skeleton: str, n: int, name: str) -> list[str]:
         if k < 0 or skeleton.count(s) != 1:
             raise TemplateError(
                 f"{name}: the chat template does not render message {i} exactly once "
-                "(it drops, repeats or reorders messages), so its spans cannot be found"
+                "(it drops, repeats or reorders messages), so its spans cannot be found",
+                reason="template-drops-message",
             )
         pieces.append(skeleton[pos:k])
         pos = k + len(s)
@@ -181,7 +185,8 @@ def _match_content(real: str, pos: int, content: str, following: str) -> str | N
 def _mismatch(name: str, example: Example, turn: int) -> TemplateError:
     return TemplateError(
         f"{name}: example {example.id!r}, message {turn}: the template changes the content in a "
-        "way other than stripping it, so its spans cannot be found exactly; use a built-in template"
+        "way other than stripping it, so its spans cannot be found exactly; use a built-in template",
+        reason="template-rewrites-content",
     )
 
 

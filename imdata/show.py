@@ -62,11 +62,13 @@ def show(
     template: str = "tulu",
     tokenizer: str | None = None,
     mode: LossMode = "im",
+    eot: str | None = None,
+    date: str | None = None,
 ) -> ShowView:
     """Build the view of one example (by 0-based ``index`` or by ``id``; default the first)."""
     ex = _pick(data, index, id)
     tok = load_tokenizer(tokenizer) if tokenizer else None
-    tmpl = get_template(template, eos=tok.eos if tok else None, bos=tok.bos if tok else None)
+    tmpl = get_template(template, eos=tok.eos if tok else None, bos=tok.bos if tok else None, eot=eot, date=date)
     if tok is None:
         r = tmpl.render(ex)
         trained = TRAINED_KINDS[mode]

@@ -75,6 +75,13 @@ def marker_in_content(rendered: Rendered, eos: str | None) -> str | None:
     return None
 
 
+def turns_without_eot(rendered: Rendered) -> int:
+    """How many assistant turns have no end-of-turn marker (``eos`` span) after them."""
+    outputs = {s.turn for s in rendered.spans if s.kind == "output"}
+    closed = {s.turn for s in rendered.spans if s.kind == "eos"}
+    return len(outputs - closed)
+
+
 def full_check_due(index: int) -> bool:
     """Whether example ``index`` (0-based, in export order) gets the full coverage check."""
     return index < 64 or index % 50 == 0

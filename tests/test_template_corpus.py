@@ -174,3 +174,135 @@ def test_every_end_of_turn_marker_is_trained(
         assert len(ends) == n_assistant and all(tz.rendered.text[s.start : s.end] == marker for s in ends)
         trained = tz.labels[tz.input_ids == marker_id]
         assert (trained == marker_id).sum() == n_assistant, (name, tz.example.id)
+
+
+# --- refusals are bad records; rendering is deterministic; --eot; turns with no marker ---------
+
+
+def _cli(*args: str) -> tuple[int, str, str]:
+    from click.testing import CliRunner
+
+    from imdata.cli import main
+
+    r = CliRunner().invoke(main, list(args))
+    return r.exit_code, r.stdout, r.stderr
+
+
+def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> str:
+    import json
+
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return str(path)
+
+
+ALTERNATING = [
+    {"id": "ok-1", "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]},
+    {
+        "id": "two-users",
+        "messages": [
+            {"role": "user", "content": "A"},
+            {"role": "user", "content": "B"},
+            {"role": "assistant", "content": "C"},
+        ],
+    },
+    {"id": "ok-2", "messages": [{"role": "user", "content": "Yo"}, {"role": "assistant", "content": "Hey"}]},
+]
+
+
+def test_a_refused_record_is_a_bad_record(tmp_path: Path) -> None:
+    data = _write_jsonl(tmp_path / "chat.jsonl", ALTERNATING)
+    tmpl = str(Path(__file__).parent / "fixtures" / "templates" / "mistral-v0.2.jinja")
+    out = tmp_path / "o.jsonl"
+    code, stdout, stderr = _cli("spans", data, "-t", tmpl, "-o", str(out))
+    assert code == 1 and stdout == "" and "Traceback" not in stderr and not out.exists()
+    assert "chat.jsonl, line 2: `messages` of record 'two-users' cannot be rendered" in stderr
+    assert "Conversation roles must alternate" in stderr and "--on-error skip" in stderr
+    rejects = tmp_path / "rejects.jsonl"
+    code, _, stderr = _cli("spans", data, "-t", tmpl, "-o", str(out), "--on-error", "skip", "--rejects", str(rejects))
+    assert code == 0, stderr
+    assert "skipped 1 record: template-raised 1" in stderr and "wrote 2 examples" in stderr
+    (row,) = [__import__("json").loads(x) for x in rejects.read_text().splitlines()]
+    assert row["where"] == "line 2" and row["reason"] == "template-raised" and row["record"]["id"] == "two-users"
+    assert [__import__("json").loads(x)["id"] for x in out.read_text().splitlines()] == ["ok-1", "ok-2"]
+
+
+def test_a_dropped_system_message_is_refused_per_record(tmp_path: Path) -> None:
+    recs = [
+        ALTERNATING[0],
+        {"id": "sys", "messages": [{"role": "system", "content": "Be brief."}, *ALTERNATING[0]["messages"]]},
+    ]
+    data = _write_jsonl(tmp_path / "chat.jsonl", recs)
+    tmpl = str(Path(__file__).parent / "fixtures" / "templates" / "mistral-v0.3.jinja")  # has no system slot
+    code, _, stderr = _cli("spans", data, "-t", tmpl, "-o", str(tmp_path / "o.jsonl"), "--on-error", "skip")
+    assert code == 0 and "skipped 1 record: template-drops-message 1" in stderr
+
+
+def test_rendering_does_not_depend_on_the_day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+
+    import imdata.jinja as jinja_mod
+
+    row = ROWS["llama-3.2"]
+    source = template_source(row)
+    if source is None:
+        pytest.skip("the trl package is not installed")
+    (tmp_path / "t.jinja").write_text(source, encoding="utf-8")
+    ex = Example.from_pairs("x", [("user", "Hello world"), ("assistant", "Hi there")])
+    today = get_template(str(tmp_path / "t.jinja")).render(ex).text
+
+    class Tomorrow(dt.datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:  # noqa: ANN401
+            return dt.datetime(2031, 1, 1)
+
+    monkeypatch.setattr(jinja_mod, "datetime", Tomorrow)
+    assert get_template(str(tmp_path / "t.jinja")).render(ex).text == today
+    assert "Today Date: 26 Jul 2024" in today
+    other = get_template(str(tmp_path / "t.jinja"), date="2025-01-02")
+    assert "Today Date: 02 Jan 2025" in other.render(ex).text
+    assert other.fingerprint != get_template(str(tmp_path / "t.jinja")).fingerprint
+    data = _write_jsonl(tmp_path / "d.jsonl", ALTERNATING[:1])
+    code, _, stderr = _cli(
+        "spans", data, "-t", str(tmp_path / "t.jinja"), "--date", "2025-01-02", "-o", str(tmp_path / "o.jsonl")
+    )
+    assert code == 0, stderr
+    manifest = __import__("json").loads((tmp_path / "o.jsonl.manifest.json").read_text())
+    assert manifest["provenance"]["template_date"] == "2025-01-02"
+    code, _, stderr = _cli(
+        "spans", data, "-t", str(tmp_path / "t.jinja"), "--date", "yesterday", "-o", str(tmp_path / "p.jsonl")
+    )
+    assert code == 1 and "--date 'yesterday': expected a day as YYYY-MM-DD" in stderr
+
+
+def test_eot_names_the_marker_and_missing_markers_are_reported(tmp_path: Path) -> None:
+    qwen15 = str(Path(__file__).parent / "fixtures" / "templates" / "qwen1.5.jinja")
+    data = _write_jsonl(tmp_path / "d.jsonl", [ALTERNATING[0], ALTERNATING[2]])
+    code, _, stderr = _cli("spans", data, "-t", qwen15, "-o", str(tmp_path / "o.jsonl"))
+    # Qwen1.5's template writes no <|im_end|> after the last assistant turn
+    assert code == 0 and "warning: 2 assistant turns end with no end-of-turn marker (first: ok-1)" in stderr
+    ex = Example.from_pairs("x", [("user", "Hi"), ("assistant", "Yo"), ("user", "Again"), ("assistant", "Sure")])
+    r = get_template(qwen15).render(ex)
+    assert [r.text[s.start : s.end] for s in r.spans if s.kind == "eos"] == ["<|im_end|>"]
+    zephyr = str(Path(__file__).parent / "fixtures" / "templates" / "zephyr.jinja")
+    r = get_template(zephyr, eos="</s>", eot="</s>\n").render(ex)
+    assert [r.text[s.start : s.end] for s in r.spans if s.kind == "eos"] == ["</s>\n", "</s>\n"]
+    r = get_template(zephyr, eos="</s>", eot="<|nothing|>").render(ex)
+    assert not [s for s in r.spans if s.kind == "eos"]
+
+
+def test_builtin_and_jinja_chatml_label_alike(llama2_tokenizer: Path) -> None:
+    from test_templates import CHATML_JINJA
+
+    from imdata.jinja import JinjaTemplate
+
+    tok = load_tokenizer(str(llama2_tokenizer))  # EOS </s>, not <|im_end|>
+    ex = Example.from_pairs(
+        "x", [("system", "S"), ("user", "Hi"), ("assistant", "Yo"), ("user", "A"), ("assistant", "B")]
+    )
+    jinja = JinjaTemplate(CHATML_JINJA, eos=tok.eos, bos=tok.bos or "<s>")
+    for mode in ("it", "im"):
+        (a,) = tokenize_examples([ex], get_template("chatml", eos=tok.eos), tok, mode=mode)  # type: ignore[arg-type]
+        (b,) = tokenize_examples([ex], jinja, tok, mode=mode)  # type: ignore[arg-type]
+        assert a.rendered.text == b.rendered.text and a.labels.tolist() == b.labels.tolist()
+        eos = [[r.text[s.start : s.end] for s in r.spans if s.kind == "eos"] for r in (a.rendered, b.rendered)]
+        assert eos[0] == eos[1] == ["<|im_end|>", "<|im_end|>"]

@@ -71,6 +71,26 @@ def template_option(default: str | None = "tulu") -> Callable[[F], F]:
     )
 
 
+def render_options(f: F) -> F:
+    """``--eot`` and ``--date``: how a chat template renders, beyond its name."""
+    f = click.option(
+        "--date",
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="The day strftime_now reports in Jinja templates (default 2024-07-26, fixed, so the "
+        "same command gives the same bytes any day); recorded in the provenance.",
+    )(f)
+    f = click.option(
+        "--eot",
+        default=None,
+        metavar="STRING",
+        help="The end-of-turn marker after an assistant turn (trained under it and im). Default: "
+        "found in the template (<|eot_id|>, <|im_end|>, <end_of_turn>, ...); built-ins write the "
+        "tokenizer's EOS.",
+    )(f)
+    return f
+
+
 def tokenizer_option(required: bool = False) -> Callable[[F], F]:
     """``--tokenizer``: a tokenizer.json, a folder holding one, or a hub id."""
     # click 8.3+ counts an explicit default=None as a value, so a required option gets none

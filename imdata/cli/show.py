@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from imdata.choices import LOSS_MODES
-from imdata.cli._common import input_options, load_inputs, say, template_option, tokenizer_option
+from imdata.cli._common import input_options, load_inputs, render_options, say, template_option, tokenizer_option
 
 
 @click.command()
@@ -19,6 +19,7 @@ from imdata.cli._common import input_options, load_inputs, say, template_option,
 )
 @click.option("--id", "ident", default=None, help="The example's id.")
 @template_option()
+@render_options
 @tokenizer_option()
 @click.option("--mode", "-m", type=click.Choice(LOSS_MODES), default="im", show_default=True)
 @click.option(
@@ -40,6 +41,8 @@ def show(
     index: int | None,
     ident: str | None,
     template: str,
+    eot: str | None,
+    date: str | None,
     tokenizer: str | None,
     mode: str,
     html_out: str | None,
@@ -65,7 +68,7 @@ def show(
     if index is not None and ident is not None:
         raise click.UsageError("give --index or --id, not both")
     (ds,) = load_inputs((data,), fmt=fmt, role_map=role_map, on_error=on_error, rejects=rejects)
-    view = build(ds, index=index, id=ident, template=template, tokenizer=tokenizer, mode=mode)  # type: ignore[arg-type]
+    view = build(ds, index=index, id=ident, template=template, tokenizer=tokenizer, mode=mode, eot=eot, date=date)  # type: ignore[arg-type]
     use_color = sys.stdout.isatty() if color is None else color
     click.echo(render_terminal(view, color=use_color), color=use_color)
     if html_out:

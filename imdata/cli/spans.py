@@ -11,6 +11,7 @@ from imdata.cli._common import (
     input_options,
     open_inputs,
     output_options,
+    render_options,
     report_skips,
     say,
     template_option,
@@ -22,6 +23,7 @@ from imdata.cli.profile import engine_options
 @click.command()
 @click.argument("data", nargs=-1, required=True)
 @template_option()
+@render_options
 @tokenizer_option()
 @click.option(
     "--mode",
@@ -52,6 +54,8 @@ from imdata.cli.profile import engine_options
 def spans(
     data: tuple[str, ...],
     template: str,
+    eot: str | None,
+    date: str | None,
     tokenizer: str | None,
     mode: str,
     to: str,
@@ -86,6 +90,8 @@ def spans(
             to=to,  # type: ignore[arg-type]
             max_length=max_length,
             force=force,
+            eot=eot,
+            date=date,
         )
         report_skips(stream.logs, rejects=rejects, force=force)
     trained = (
@@ -104,6 +110,12 @@ def spans(
             f"warning: {len(report.marker_examples):,} examples contain the template's own markers or EOS "
             f"inside their text (first: {report.marker_examples[0]}); the spans stay exact, but the model "
             "will read a fake turn boundary there"
+        )
+    if report.turns_without_eot:
+        say(
+            f"warning: {report.turns_without_eot:,} assistant turns end with no end-of-turn marker "
+            f"(first: {report.examples_without_eot[0]}); the model does not learn to stop there. "
+            "Name the marker with --eot if the template writes one"
         )
     if report.zero_trained:
         say(
