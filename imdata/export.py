@@ -61,7 +61,6 @@ class ExportReport:
     turns_without_eot: int = 0
     examples_without_eot: list[str] = field(default_factory=list)
 
-
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (sorted when dumped)."""
         return asdict(self)
