@@ -62,7 +62,7 @@ class JinjaTemplate:
         from jinja2.sandbox import ImmutableSandboxedEnvironment
 
         env = ImmutableSandboxedEnvironment(
-            trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
+            trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols", _generation_tag()]
         )
         env.filters["tojson"] = lambda x, indent=None, **_: json.dumps(x, ensure_ascii=False, indent=indent)
         env.globals["raise_exception"] = _raise
@@ -133,7 +133,14 @@ class JinjaTemplate:
             k = len(text) - len(text.lstrip())
             b.add(text[:k], "template", prev)
             b.add(marker, "eos", prev)
-            b.add(text[k + len(marker) :], "template", turn)
+            rest = text[k + len(marker) :]
+            if prev == turn and self.eos and rest.strip() == self.eos != marker:
+                # the EOS some templates write after the last turn's marker (Phi-3) closes it too
+                j = rest.index(self.eos)
+                b.add(rest[:j], "template", turn)
+                b.add(self.eos, "eos", turn)
+                rest = rest[j + len(self.eos) :]
+            b.add(rest, "template", turn)
             return
         b.add(text, "template", turn)
 
@@ -188,6 +195,22 @@ def _mismatch(name: str, example: Example, turn: int) -> TemplateError:
         "way other than stripping it, so its spans cannot be found exactly; use a built-in template",
         reason="template-rewrites-content",
     )
+
+
+def _generation_tag() -> Any:
+    """The ``{% generation %}`` tag of transformers (it marks assistant text), rendered as its body."""
+    from jinja2 import nodes
+    from jinja2.ext import Extension
+
+    class Generation(Extension):
+        tags = {"generation"}
+
+        def parse(self, parser: Any) -> Any:
+            lineno = next(parser.stream).lineno
+            body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+            return nodes.Scope(body, lineno=lineno)
+
+    return Generation
 
 
 class _TemplateRaised(Exception):

@@ -65,8 +65,11 @@ class Region:
     kind: str  # system | user | assistant | eot
 
 
-def locate(text: str, messages: Sequence[dict[str, str]], eot: Sequence[str]) -> list[Region]:
-    """Each message's content, in order, by string search; the end marker after each assistant."""
+def locate(
+    text: str, messages: Sequence[dict[str, str]], eot: Sequence[str], final_eos: str | None = None
+) -> list[Region]:
+    """Each message's content, in order, by string search; the end marker after each assistant;
+    and ``final_eos`` when it is all that follows the last assistant's marker (Phi-3 writes it)."""
     out: list[Region] = []
     pos = 0
     markers = sorted(eot, key=len, reverse=True)
@@ -83,6 +86,11 @@ def locate(text: str, messages: Sequence[dict[str, str]], eot: Sequence[str]) ->
             if hit is not None:
                 out.append(Region(j, j + len(hit), "eot"))
                 pos = j + len(hit)
+    if final_eos and messages and messages[-1]["role"] == "assistant" and out[-1].kind == "eot":
+        rest = text[pos:]
+        if rest.strip() == final_eos:
+            k = pos + rest.index(final_eos)
+            out.append(Region(k, k + len(final_eos), "eot"))
     return out
 
 

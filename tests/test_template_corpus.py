@@ -91,7 +91,7 @@ def check_template(name: str, tmp_root: Path, examples: list[Example]) -> dict[s
         msgs = [m.to_dict() for m in ex.messages]
         try:
             text = jinja_render(source, msgs, bos=row["bos"], eos=row["eos"])
-            regions = locate(text, msgs, row["eot"])
+            regions = locate(text, msgs, row["eot"], final_eos=row["eos"])
         except Refused:
             with pytest.raises(TemplateError):
                 tmpl.render(ex)
@@ -306,3 +306,69 @@ def test_builtin_and_jinja_chatml_label_alike(llama2_tokenizer: Path) -> None:
         assert a.rendered.text == b.rendered.text and a.labels.tolist() == b.labels.tolist()
         eos = [[r.text[s.start : s.end] for s in r.spans if s.kind == "eos"] for r in (a.rendered, b.rendered)]
         assert eos[0] == eos[1] == ["<|im_end|>", "<|im_end|>"]
+
+
+# --- {% generation %} templates: it labels equal transformers' assistant mask ------------------
+
+TRAINING = {
+    "llama-3": "llama3_training.jinja",
+    "qwen2.5": "qwen2_5_training.jinja",
+    "qwen3": "qwen3_training.jinja",
+    "gemma": "gemma_training.jinja",
+    "gemma3": "gemma3_training.jinja",
+    "phi-3": "phi3_training.jinja",
+    "phi-3.5": "phi3_5_training.jinja",
+    "deepseek-r1-distill": "deepseek_r1_distill_training.jinja",
+}
+
+# template text trl's training templates put inside {% generation %}: imdata masks it (it is the
+# template's, not the conversation's), transformers trains it. Counted, and said in the matrix.
+TEMPLATE_IN_GENERATION = {"deepseek-r1-distill": {"<｜Assistant｜>"}, "qwen3": {"<think>", "</think>"}}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_it_labels_equal_transformers_assistant_mask(name: str, tmp_path: Path, conversations: list[Example]) -> None:
+    """IT parity: where TRL ships a ``{% generation %}`` variant of the template, imdata's ``it``
+    labels equal ``apply_chat_template(..., return_assistant_tokens_mask=True)`` token for token,
+    except whitespace-only template tokens right after an end marker (the ``\\n`` in
+    ``<end_of_turn>\\n``), which imdata masks by design; those are counted here."""
+    if name not in TRAINING:
+        pytest.skip(f"{name}: no {{% generation %}} variant of this template ships with trl")
+    transformers = pytest.importorskip("transformers")
+    row, _, tok = _setup(name, tmp_path)
+    import trl
+
+    source = (Path(trl.__file__).parent / "chat_templates" / TRAINING[name]).read_text(encoding="utf-8")
+    (tmp_path / "training.jinja").write_text(source, encoding="utf-8")
+    hf = transformers.PreTrainedTokenizerFast(
+        tokenizer_file=str(tmp_path / name / "tokenizer.json"), bos_token=row["bos"], eos_token=row["eos"]
+    )
+    hf.chat_template = source
+    tmpl = get_template(str(tmp_path / "training.jinja"), eos=tok.eos, bos=tok.bos)
+    compared = whitespace_only = headers = 0
+    for ex in conversations:
+        msgs = [m.to_dict() for m in ex.messages]
+        try:
+            out = hf.apply_chat_template(msgs, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+        except Exception:  # noqa: BLE001 - the template refuses (e.g. a system message): imdata must too
+            with pytest.raises(TemplateError):
+                tmpl.render(ex)
+            continue
+        (tz,) = tokenize_examples([ex], tmpl, tok, mode="it")  # type: ignore[arg-type]
+        real = np.asarray(tz.encoding.special_tokens_mask, dtype=bool) == 0
+        ids = tz.input_ids[real]
+        assert ids.tolist() == list(out["input_ids"]), (name, ex.id)
+        ours = tz.labels[real] != IGNORE_INDEX
+        theirs = np.asarray(out["assistant_masks"], dtype=bool)
+        for i in np.flatnonzero(ours != theirs):
+            s, e = tz.offsets[real][i]
+            piece = tz.rendered.text[s:e]
+            assert theirs[i] and not ours[i], (name, ex.id, piece, bool(ours[i]))
+            if piece.strip():
+                assert piece in TEMPLATE_IN_GENERATION.get(name, set()), (name, ex.id, piece)
+                headers += 1
+            else:
+                whitespace_only += 1
+        compared += int(real.sum())
+    assert compared > 1000
+    print(f"{name}: {compared} tokens; trained by transformers only: {whitespace_only} whitespace, {headers} other")
