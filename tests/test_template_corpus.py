@@ -170,8 +170,8 @@ def test_every_end_of_turn_marker_is_trained(
     marker_id = tok.tokenizer.token_to_id(marker)
     for tz in tokenize_examples(plain, tmpl, tok, mode="it"):
         n_assistant = sum(m.role == "assistant" for m in tz.example.messages)
-        ends = [s for s in tz.rendered.spans if s.kind == "eos"]
-        assert len(ends) == n_assistant and all(tz.rendered.text[s.start : s.end] == marker for s in ends)
+        ends = [s for s in tz.rendered.spans if s.kind == "eos" and tz.rendered.text[s.start : s.end] == marker]
+        assert len(ends) == n_assistant == len({s.turn for s in ends}), (name, tz.example.id)
         trained = tz.labels[tz.input_ids == marker_id]
         assert (trained == marker_id).sum() == n_assistant, (name, tz.example.id)
 
