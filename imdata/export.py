@@ -60,6 +60,8 @@ class ExportReport:
     #: assistant turns the template closes with no end-of-turn marker (the model never learns to stop there)
     turns_without_eot: int = 0
     examples_without_eot: list[str] = field(default_factory=list)
+    #: special-token strings (``</s>``, ``<|im_end|>``) inside message content, encoded as text
+    content_special_tokens: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (sorted when dumped)."""
@@ -148,6 +150,7 @@ def spans(
         marker_examples=stats.markers,
         turns_without_eot=stats.without_eot,
         examples_without_eot=stats.without_eot_ids,
+        content_special_tokens=stats.content_specials,
         skipped=_merge(log.counts for log in logs()),
         warnings=_merge(log.warning_counts for log in logs()),
         provenance=prov,
@@ -235,6 +238,7 @@ class _Stats:
     markers: list[str] = field(default_factory=list)
     without_eot: int = 0
     without_eot_ids: list[str] = field(default_factory=list)
+    content_specials: int = 0
 
     def look_at(self, ex: Example, r: Rendered, eos: str | None) -> None:
         check_tiling(r, ex.id)
@@ -273,6 +277,7 @@ def _rows(
         stats.examples += 1
         stats.tokens += len(tz.input_ids)
         stats.straddling += chk.straddling
+        stats.content_specials += whole.content_specials
         trained = tz.trained
         stats.trained += trained
         if tz.truncated:

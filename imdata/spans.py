@@ -192,6 +192,7 @@ class Tokenized:
     bounds: np.ndarray | None  # see span_token_bounds
     truncated: int  # tokens cut off by max_length (0 if none)
     all_offsets: np.ndarray  # (n, 2) character offsets of every token, truncated or not
+    content_specials: int = 0  # special-token strings in content, encoded as text (see TokenizerInfo.content_as_text)
 
     @property
     def offsets(self) -> np.ndarray:
@@ -220,9 +221,14 @@ def tokenize_examples(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    def encode(batch: list[Example]) -> tuple[list[Example], list[Rendered], list[Any]]:
+    def encode(batch: list[Example]) -> tuple[list[Example], list[Rendered], list[tuple[Any, int]]]:
         rendered = [template.render(ex) for ex in batch]
-        return batch, rendered, tokenizer.encode_batch([r.text for r in rendered])
+        encodings = tokenizer.encode_batch([r.text for r in rendered])
+        return (
+            batch,
+            rendered,
+            [tokenizer.content_as_text(e, _content(r)) for r, e in zip(rendered, encodings, strict=True)],
+        )
 
     batches = _chunks(examples, batch_size)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imdata-encode") as pool:
@@ -233,6 +239,11 @@ def tokenize_examples(
             nxt = next(batches, None)
             pending = pool.submit(encode, nxt) if nxt else None
             yield from _label_batch(batch, rendered, encodings, mode, max_length)
+
+
+def _content(r: Rendered) -> list[tuple[int, int]]:
+    """Character ranges of message content (system, instruction, output), in order."""
+    return [(s.start, s.end) for s in r.spans if s.kind in ("system", "instruction", "output")]
 
 
 def _chunks(examples: Iterable[Example], size: int) -> Iterator[list[Example]]:
@@ -249,18 +260,18 @@ def _chunks(examples: Iterable[Example], size: int) -> Iterator[list[Example]]:
 def _label_batch(
     batch: list[Example],
     rendered: list[Rendered],
-    encodings: list[Any],
+    encodings: list[tuple[Any, int]],
     mode: LossMode,
     max_length: int | None,
 ) -> Iterator[Tokenized]:
     table = trained_table(mode)
-    for ex, r, enc in zip(batch, rendered, encodings, strict=True):
+    for ex, r, (enc, as_text) in zip(batch, rendered, encodings, strict=True):
         ids = np.asarray(enc.ids, dtype=np.int64)
         off = _offsets(enc)
         bounds = span_token_bounds(r, enc, off)
         kinds = token_kinds(r, enc, bounds) if bounds is not None else token_kinds_from_offsets(r, enc, off)
         labels = np.where(table[kinds.astype(np.int64) + 1], ids, IGNORE_INDEX)
-        tz = Tokenized(ex, r, ids, kinds, labels, enc, bounds, 0, off)
+        tz = Tokenized(ex, r, ids, kinds, labels, enc, bounds, 0, off, as_text)
         yield tz if max_length is None else truncate(tz, max_length)
 
 

@@ -64,6 +64,55 @@ class TokenizerInfo:
         return out
 
     @cached_property
+    def special_ids(self) -> frozenset[int]:
+        """Ids of the tokenizer's special added tokens (``</s>``, ``<|im_end|>``, ...)."""
+        return frozenset(i for i, t in self.tokenizer.get_added_tokens_decoder().items() if t.special)
+
+    @cached_property
+    def _as_text(self) -> Any:
+        """A copy of the tokenizer that reads special-token strings as ordinary text."""
+        from tokenizers import Tokenizer
+
+        copy = Tokenizer.from_str(self.tokenizer.to_str())
+        copy.encode_special_tokens = True
+        return copy
+
+    def content_as_text(self, encoding: Any, content: Sequence[tuple[int, int]]) -> tuple[Any, int]:
+        """Re-encode special-token strings found inside content as text; how many there were.
+
+        Policy: **content is text, not control tokens.** A literal ``</s>`` or ``<|im_end|>``
+        inside a message is tokenized as the characters it is (as it would be in any other
+        string), so a control id never comes from content. The tokenizer splits the text at
+        an added token anyway, so the neighbours' tokens do not change.
+        """
+        special = self.special_ids
+        if not content or not special or not any(i in special for i in encoding.ids):
+            return encoding, 0
+        starts = [a for a, _ in content]
+        import bisect
+
+        ids: list[int] = []
+        offsets: list[tuple[int, int]] = []
+        mask: list[int] = []
+        found = 0
+        for tid, (s, e), m in zip(encoding.ids, encoding.offsets, encoding.special_tokens_mask, strict=True):
+            k = bisect.bisect_right(starts, s) - 1
+            if m or tid not in special or k < 0 or not (content[k][0] <= s and e <= content[k][1]) or e <= s:
+                ids.append(tid)
+                offsets.append((s, e))
+                mask.append(m)
+                continue
+            found += 1
+            text = self.tokenizer.id_to_token(tid) or ""
+            sub = self._as_text.encode(text, add_special_tokens=False)
+            scale = (e - s) / max(len(text), 1)
+            for sid, (a, z) in zip(sub.ids, sub.offsets, strict=True):
+                ids.append(sid)
+                offsets.append((s + round(a * scale), s + round(z * scale)))
+                mask.append(0)
+        return PlainEncoding(ids, offsets, mask), found
+
+    @cached_property
     def added_around(self) -> tuple[int, int]:
         """How many tokens the tokenizer adds before and after a text (e.g. ``(1, 0)``: BOS)."""
         mask = self.tokenizer.encode("a", add_special_tokens=True).special_tokens_mask
@@ -81,6 +130,15 @@ class TokenizerInfo:
     def count_batch(self, texts: Sequence[str]) -> list[int]:
         """Token counts (with special tokens) of each text."""
         return [len(e.ids) for e in self.encode_batch(texts, offsets=False)]
+
+
+@dataclass(frozen=True, slots=True)
+class PlainEncoding:
+    """The parts of a tokenizers ``Encoding`` that labelling reads."""
+
+    ids: list[int]
+    offsets: list[tuple[int, int]]
+    special_tokens_mask: list[int]
 
 
 def load_tokenizer(spec: str) -> TokenizerInfo:

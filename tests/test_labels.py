@@ -195,3 +195,28 @@ def test_max_length_truncates_and_reports(llama2_tokenizer: Path) -> None:
         assert len(c.input_ids) == min(64, len(f.input_ids))
         assert c.truncated == len(f.input_ids) - len(c.input_ids)
         assert np.array_equal(c.labels, f.labels[:64])
+
+
+def test_special_token_strings_in_content_are_text(llama2_tokenizer: Path, tmp_path: Path) -> None:
+    """Content is text, not control tokens: a literal </s> or <s> in a message never becomes
+    the EOS/BOS id (so it never carries loss as one); the template's own EOS still does."""
+    from imdata.export import spans as export_spans
+
+    tok = load_tokenizer(str(llama2_tokenizer))
+    ex = Example.from_pairs("x", [("user", "What does </s> mean? <s> too"), ("assistant", "It ends </s> a text.")])
+    plain = Example.from_pairs("y", [("user", "What does it mean?"), ("assistant", "It ends a text.")])
+    for mode in ("im", "it"):
+        (tz,) = tokenize_examples([ex], get_template("tulu", eos=tok.eos), tok, mode=mode)
+        eos_id, bos_id = tok.tokenizer.token_to_id("</s>"), tok.tokenizer.token_to_id("<s>")
+        assert tz.content_specials == 3
+        assert tz.input_ids.tolist().count(eos_id) == 1 and tz.input_ids[-1] == eos_id  # the template's EOS
+        assert tz.input_ids.tolist().count(bos_id) == 1 and tz.labels[0] == IGNORE_INDEX  # the tokenizer's BOS
+        text = tz.rendered.text
+        pieces = [text[s:e] for s, e in tz.offsets]
+        assert pieces.count("</s>") == 1 and "".join(pieces).count("</") == 3  # two in content, as text
+    (tz,) = tokenize_examples([plain], get_template("tulu", eos=tok.eos), tok, mode="im")
+    assert tz.content_specials == 0
+    report = export_spans([ex, plain], output=tmp_path / "o.jsonl", tokenizer=tok)
+    assert report.content_special_tokens == 3
+    manifest = json.loads((tmp_path / "o.jsonl.manifest.json").read_text())
+    assert manifest["content_special_tokens"] == 3

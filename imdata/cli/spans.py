@@ -111,6 +111,11 @@ def spans(
             f"inside their text (first: {report.marker_examples[0]}); the spans stay exact, but the model "
             "will read a fake turn boundary there"
         )
+    if report.content_special_tokens:
+        say(
+            f"{report.content_special_tokens:,} special-token strings inside message content (e.g. </s>) "
+            "were encoded as plain text, not as control tokens"
+        )
     if report.turns_without_eot:
         say(
             f"warning: {report.turns_without_eot:,} assistant turns end with no end-of-turn marker "
