@@ -253,11 +253,11 @@ def _span_rows(examples: list[Example], spec: StageSpec) -> pl.DataFrame:
     names = {ex.source: spec.name for ex in examples}
     stats = _Stats()
     out: dict[str, list[Any]] = {k: [] for k in _SPAN_STATS}
-    before = (0, 0, 0, 0, 0, 0, 0)
+    before = (0, 0, 0, 0, 0, 0, 0, 0, 0)
     rows = _rows(examples, tpl, tok, spec.mode, spec.max_length, spec.to, names, prov, stats, spec.batch_size)  # type: ignore[arg-type]
     for row in rows:
         now = (stats.tokens, stats.trained, stats.truncated, stats.truncated_trained, stats.straddling,
-               len(stats.zero_trained), len(stats.markers))  # fmt: skip
+               len(stats.zero_trained), len(stats.markers), stats.without_eot, stats.content_specials)  # fmt: skip
         for k, a, b in zip(_SPAN_STATS[1:], before, now, strict=True):
             out[k].append(b - a)
         out["line"].append(orjson.dumps(row, option=_DUMP, default=_default))
@@ -266,7 +266,8 @@ def _span_rows(examples: list[Example], spec: StageSpec) -> pl.DataFrame:
     return pl.DataFrame(out, schema={"line": pl.Binary, **{k: pl.Int64 for k in _SPAN_STATS[1:]}, "id": pl.String})
 
 
-_SPAN_STATS = ("line", "tokens", "trained", "truncated", "truncated_trained", "straddling", "zero", "marker")
+_SPAN_STATS = ("line", "tokens", "trained", "truncated", "truncated_trained", "straddling", "zero", "marker",
+               "no_eot", "specials")  # fmt: skip
 
 
 # --- running it: local (in this process) or on Ray ------------------------------------------
@@ -509,7 +510,10 @@ def spans(
     tok = load_tokenizer(tokenizer) if tokenizer else None
     tmpl = _template(template, tok)
     names = [dataset_name(p) for p in paths]
+    from imdata.jinja import DEFAULT_DATE
+
     prov = {"imdata": __version__, "template": tmpl.name, "template_fingerprint": tmpl.fingerprint,
+            "template_date": DEFAULT_DATE, "eot": None,
             "tokenizer": tok.name if tok else None, "tokenizer_fingerprint": tok.fingerprint if tok else None,
             "inputs": {n: io.fingerprint(p) for n, p in zip(names, paths, strict=True)}}  # fmt: skip
     roles = tuple(sorted((role_map or {}).items()))
@@ -528,14 +532,15 @@ def spans(
                 fh.write(line)
     ids = [x for rows in frames for x in rows["id"]]
     tot = {k: sum(int(rows[k].sum()) for rows in frames) for k in _SPAN_STATS[1:]}
-    flagged = {k: [x for rows in frames for x in rows.filter(rows[k] > 0)["id"]] for k in ("zero", "marker")}
+    flagged = {k: [x for rows in frames for x in rows.filter(rows[k] > 0)["id"]] for k in ("zero", "marker", "no_eot")}
     report = ExportReport(
         output=output, to=to, mode=mode if tok is not None or to == "axolotl" else None, template=tmpl.name,
         tokenizer=tok.name if tok else None, examples=len(ids), tokens=tot["tokens"], trained_tokens=tot["trained"],
         zero_trained=flagged["zero"], truncated_examples=tot["truncated"],
         truncated_trained_tokens=tot["truncated_trained"], straddling_tokens=tot["straddling"],
         marker_examples=flagged["marker"], skipped=_merge(g.counts for g in logs),
-        warnings=_merge(g.warning_counts for g in logs), provenance=prov,
+        warnings=_merge(g.warning_counts for g in logs), provenance=prov, turns_without_eot=tot["no_eot"],
+        examples_without_eot=flagged["no_eot"][:100], content_special_tokens=tot["specials"],
     )  # fmt: skip
     with atomic_output(output + ".manifest.json", force=True, binary=True) as fh:
         fh.write(orjson.dumps(report.to_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2))

@@ -231,6 +231,7 @@ def load_jinja_template(
 ) -> JinjaTemplate:
     """Load a chat template from a tokenizer_config.json, a .jinja file, or a folder."""
     p = Path(spec)
+    folder = p.name + "/" if p.is_dir() else ""
     if p.is_dir():
         for cand in ("chat_template.jinja", "tokenizer_config.json"):
             if (p / cand).is_file():
@@ -257,7 +258,7 @@ def load_jinja_template(
         cfg_bos, cfg_eos = _token_str(cfg.get("bos_token")), _token_str(cfg.get("eos_token"))
     return JinjaTemplate(
         source=text,
-        name=p.name,
+        name=folder + p.name,
         eos=eos or cfg_eos or "</s>",
         bos=bos or cfg_bos or "<s>",
         eot=eot,

@@ -135,6 +135,7 @@ def test_template_renders_plain_conversations(name: str, tmp_path: Path, convers
 def test_labels_equal_the_oracle(name: str, tmp_path: Path, conversations: list[Example]) -> None:
     """IM verified: im and it labels equal the oracle's token for token, markers trained."""
     counts = check_template(name, tmp_path, conversations)
+    print("counts " + " ".join(f"{k}={v}" for k, v in sorted(counts.items())))
     assert counts["rendered"] >= 11, counts
     assert counts["mismatch_im"] == counts["mismatch_it"] == 0
     assert counts["markers"] > 0, "no end-of-turn marker found: check the corpus entry"
@@ -371,4 +372,4 @@ def test_it_labels_equal_transformers_assistant_mask(name: str, tmp_path: Path, 
                 whitespace_only += 1
         compared += int(real.sum())
     assert compared > 1000
-    print(f"{name}: {compared} tokens; trained by transformers only: {whitespace_only} whitespace, {headers} other")
+    print(f"parity tokens={compared} whitespace={whitespace_only} other={headers}")

@@ -78,6 +78,8 @@ def spans(
     from imdata.export import spans as export_spans
 
     if engine == "ray":
+        if eot is not None or date is not None:
+            raise click.UsageError("--eot and --date work with --engine local only (for now)")
         report = _on_ray(data, locals())
     else:
         stream = open_inputs(data, fmt=fmt, role_map=role_map, on_error=on_error)
