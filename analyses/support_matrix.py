@@ -78,7 +78,7 @@ def table(outcomes: dict[tuple[str, str], tuple[str, str]]) -> str:
         elif get["parity"][0] == "skip":
             parity = "n/a (no `{% generation %}` template)"
         lines.append(
-            f"| {name} | {row['model']} | {mark[get['accepted'][0]]} | {system} | {oracle} "
+            f"| {name} | {row['model'].replace('|', '&#124;')} | {mark[get['accepted'][0]]} | {system} | {oracle} "
             f"| {mark[get['first'][0]]} | {parity} |"
         )
     return head + "\n".join(lines) + "\n"
@@ -89,7 +89,7 @@ def main(out: Path = c.RESULTS, sample: int | None = None) -> list[Path]:
     with tempfile.TemporaryDirectory() as tmp:
         xml_path = Path(tmp) / "corpus.xml"
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_logging=system-out",
-               f"--junitxml={xml_path}", str(REPO / "tests" / "test_template_corpus.py"), "-s"]  # fmt: skip
+               f"--junitxml={xml_path}", str(REPO / "tests" / "test_template_corpus.py")]  # fmt: skip
         subprocess.run(cmd, cwd=REPO, check=False, capture_output=True)
         md = table(_outcomes(xml_path))
     out.mkdir(parents=True, exist_ok=True)
