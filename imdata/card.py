@@ -152,7 +152,8 @@ def card(
     overlap: Sequence[str | Dataset] = (),
     format: FormatChoice = "auto",
     role_map: Mapping[str, Role] | None = None,
-    on_error: OnError = "raise",
+    on_error: OnError = "skip",
+    fields: Mapping[str, str] | None = None,
 ) -> DataCard:
     """Measure one dataset for its card.
 
@@ -170,6 +171,7 @@ def card(
         format: the record format of path inputs.
         role_map: source role -> system/user/assistant, for path inputs.
         on_error: ``raise`` or ``skip`` bad records (skips are counted on the card).
+        fields: the file's own field names by kind (``--field``).
     """
     from imdata import __version__
     from imdata.profile import profile
@@ -177,7 +179,11 @@ def card(
 
     if any(m < 1 for m in max_lengths):
         raise OptionError(f"max lengths {list(max_lengths)}: each must be at least 1")
-    ds = data if isinstance(data, Dataset) else load(str(data), format=format, role_map=role_map, on_error=on_error)
+    ds = (
+        data
+        if isinstance(data, Dataset)
+        else load(str(data), format=format, role_map=role_map, on_error=on_error, fields=fields)
+    )
     name = name or ds.name
     ds = Dataset(name, ds.path, ds.format, ds.examples, ds.fingerprint, ds.skipped)
     tok = load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
@@ -212,7 +218,7 @@ def _token_profile(
     import numpy as np
     import polars as pl
 
-    from imdata.profile import COLUMNS, ProfileReport
+    from imdata.profile import COLUMNS, ProfileReport, quality_flags
     from imdata.spans import KIND_CODE, tokenize_examples, trained_table
     from imdata.summary import summarise
     from imdata.templates import get_template
@@ -223,11 +229,13 @@ def _token_profile(
     out_codes = [KIND_CODE["output"] + 1, KIND_CODE["eos"] + 1]
     cols = {c: array.array("q") for c in ("turns", "instruction", "output", "template", "total")}
     ids: list[str] = []
+    flags: list[tuple[bool, bool, bool]] = []
     cut = np.zeros((len(max_lengths), 4), dtype=np.int64)  # examples, tokens, lost it, lost im
     for tz in tokenize_examples(ds.examples, tpl, tok, mode="im"):
         k = tz.kinds.astype(np.int64) + 1  # 0 = a token the tokenizer added (BOS)
         counts = np.bincount(k, minlength=len(KIND_CODE) + 1)
         ids.append(tz.example.id)
+        flags.append(quality_flags(tz.example))
         cols["turns"].append(len(tz.example.messages))
         cols["instruction"].append(int(counts[instr_codes].sum()))
         cols["output"].append(int(counts[out_codes].sum()))
@@ -240,6 +248,8 @@ def _token_profile(
     data: dict[str, Any] = {"dataset": [ds.name] * len(ids), "id": ids}
     for c, v in cols.items():
         data[c] = pl.Series(c, np.frombuffer(v, dtype=np.int64) if ids else [], dtype=pl.Int64)
+    for j, c in enumerate(("empty_output", "assistant_first", "repeated_role")):
+        data[c] = pl.Series(c, [f[j] for f in flags], dtype=pl.Boolean)
     frame = pl.DataFrame(data).with_columns(
         trained_it=pl.col("output"),
         trained_im=pl.col("instruction") + pl.col("output"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -25,6 +25,10 @@ from imdata.formats import (
     to_examples,
 )
 from imdata.records import Example, Role, content_id
+
+#: ``on_progress(input name, records read, total records or None)``
+Progress = Callable[[str, int, "int | None"], None]
+_PROGRESS_EVERY = 512
 
 OnError = Literal["raise", "skip"]
 ON_ERROR: tuple[str, ...] = get_args(OnError)
@@ -150,40 +154,64 @@ def iter_examples(
     *,
     format: FormatChoice = "auto",
     role_map: Mapping[str, Role] | None = None,
-    on_error: OnError = "raise",
+    on_error: OnError = "skip",
     log: SkipLog | None = None,
     check: Callable[[Example], object] | None = None,
+    fields: Mapping[str, str] | None = None,
+    on_progress: Progress | None = None,
 ) -> Iterator[Example]:
     """Stream the examples of one input; bad records raise or go to ``log``.
 
     ``check`` (e.g. rendering with the chat template) may raise :class:`TemplateError` for
     an example: that record is then a bad record like any other, named by file, line and id.
+
+    Exact duplicate records are data: each is kept, with an id unique in the file (a record
+    without an id gets its content hash, the ``k``-th copy ``<hash>-k``), and counted in
+    ``log`` as ``duplicate-record``. A record reusing another's id with other content is
+    ``duplicate-id``: an error under ``on_error="raise"``, else kept as ``<id>-k``.
+    ``fields`` maps field kinds to the file's own names (see :func:`imdata.formats.parse_fields`).
     """
     log = log if log is not None else SkipLog()
     roles = role_map or DEFAULT_ROLE_MAP
     fmt: FormatName | None = None if format == "auto" else format
     log.format = format
-    seen: dict[str, int] = {}
+    ids = _Ids()
+    name, total, n = dataset_name(path), record_count(path) if on_progress else None, 0
     for rec in io.iter_raw(path):
+        n += 1
+        if on_progress is not None and n % _PROGRESS_EVERY == 0:
+            on_progress(name, n, total)
         try:
             if io.is_bad(rec.value):
                 raise io.bad_to_error(path, rec)
             if fmt is None:
-                fmt = detect_format(rec.value)
+                fmt = detect_format(rec.value, fields)
                 if fmt is None:
                     raise FormatError(_undetected(path, rec))
                 log.format = fmt
-            for ex in to_examples(rec.value, fmt, path=path, where=rec.where, index=rec.index, role_map=roles):
-                out = _with_id(ex, path, rec.where, seen)
+            found = to_examples(
+                rec.value,
+                fmt,
+                path=path,
+                where=rec.where,
+                index=rec.index,
+                role_map=roles,
+                fields=fields,
+                text=rec.text,
+            )
+            for ex in list(found):
+                out = ids.assign(ex, path, rec.where, on_error, log)
                 if check is not None:
                     _check(check, out, path, rec.where)
-                for w in empty_turns(ex.messages, path, rec.where):
+                for w in empty_turns(out, path, rec.where):
                     log.warn(w)
                 yield out
         except DataError as err:
             if on_error == "raise":
                 raise
             log.add(err, rec.value)
+    if on_progress is not None:
+        on_progress(name, n, n)
 
 
 def _check(check: Callable[[Example], object], ex: Example, path: str, where: str) -> None:
@@ -201,32 +229,63 @@ def _check(check: Callable[[Example], object], ex: Example, path: str, where: st
         ) from None
 
 
-def _with_id(ex: Example, path: str, where: str, seen: dict[str, int]) -> Example:
-    ident = ex.id or content_id(ex.messages)
-    # Python's own hash of the messages tells a repeated record from a reused id; it is only
-    # compared within this run, and costs far less than content_id on every record
-    digest = hash(ex.messages)
-    if ident in seen:
-        same = "duplicate-record" if seen[ident] == digest else "duplicate-id"
-        raise DataError(
-            path,
-            where,
-            "id",
-            f"{ident!r} was already used by an earlier record",
-            "give each record its own id, or skip the repeats with --on-error skip",
-            reason=same,
-        )
-    seen[ident] = digest
-    if ident == ex.id:
-        return ex
-    return Example(ident, ex.messages, ex.source, ex.meta)
+def record_count(path: str) -> int | None:
+    """How many records an input holds, where that is known without reading it (Parquet, ``datasets`` folders)."""
+    try:
+        kind = io.kind_of(path)
+        if kind == "parquet" and not path.endswith((".gz", ".zst")):
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        if kind == "dataset-folder":
+            import pyarrow as pa
+
+            rows = 0
+            for f in sorted(Path(path).glob("*.arrow")):
+                with pa.memory_map(str(f)) as mm:
+                    rows += pa.ipc.open_stream(mm).read_all().num_rows
+            return rows or None
+    except (OSError, ValueError, ImdataError):
+        return None
+    return None
+
+
+class _Ids:
+    """Makes ids unique within one input: content hash plus occurrence for repeats."""
+
+    def __init__(self) -> None:
+        # Python's own hash of the messages tells a repeated record from a reused id; it is
+        # only compared within this run, and costs far less than content_id on every record
+        self.seen: dict[str, int] = {}
+
+    def assign(self, ex: Example, path: str, where: str, on_error: OnError, log: SkipLog) -> Example:
+        ident = ex.id or content_id(ex.messages)
+        digest = hash(ex.messages)
+        if ident not in self.seen:
+            self.seen[ident] = digest
+            return ex if ident == ex.id else replace(ex, id=ident)
+        reason = "duplicate-record" if self.seen[ident] == digest else "duplicate-id"
+        k = 2
+        while (new := (content_id(ex.messages, occurrence=k) if not ex.id else f"{ident}-{k}")) in self.seen:
+            k += 1
+        field = "id" if ex.id else ""
+        what = f"{ident!r} was already used by an earlier record" if ex.id else "repeats an earlier record exactly"
+        err = DataError(path, where, field, f"{what}; kept as {new!r}", "", reason=reason)
+        if reason == "duplicate-id" and on_error == "raise":
+            raise DataError(path, where, "id", f"{ident!r} was already used by an earlier record",
+                            "give each record its own id, or keep both under new ids with --on-error skip",
+                            reason=reason)  # fmt: skip
+        log.warn(err)
+        self.seen[new] = digest
+        return replace(ex, id=new)
 
 
 def _undetected(path: str, rec: io.RawRecord) -> str:
     keys = sorted(rec.value) if isinstance(rec.value, dict) else type(rec.value).__name__
     return (
         f"{path}, {rec.where}: cannot tell the format from the fields {keys}; "
-        f"pass --input-format ({', '.join(FORMATS)})"
+        f"name them with --field (e.g. --field instruction=question --field output=answer) "
+        f"or pass --input-format ({', '.join(FORMATS)})"
     )
 
 
@@ -235,8 +294,10 @@ def load(
     *,
     format: FormatChoice = "auto",
     role_map: Mapping[str, Role] | None = None,
-    on_error: OnError = "raise",
+    on_error: OnError = "skip",
     name: str | None = None,
+    fields: Mapping[str, str] | None = None,
+    on_progress: Progress | None = None,
 ) -> Dataset:
     """Load one input completely.
 
@@ -245,12 +306,19 @@ def load(
         format: the record format, or ``"auto"`` to detect it from the first record.
         role_map: how source roles map to system/user/assistant (ShareGPT's odd roles are
             mapped by default).
-        on_error: ``"raise"`` stops at the first bad record; ``"skip"`` leaves it out and
-            counts it in ``Dataset.skipped``.
+        on_error: ``"skip"`` (the default) leaves a bad record out and counts it by reason in
+            ``Dataset.skipped``; ``"raise"`` stops at the first.
         name: the dataset's name in reports (default: the file name without extensions).
+        fields: the file's own field names by kind, e.g. ``{"instruction": "question",
+            "output": "answer"}`` (``--field``).
+        on_progress: called as ``(name, records read, total or None)`` every few hundred records.
     """
     log = SkipLog()
-    examples = tuple(iter_examples(path, format=format, role_map=role_map, on_error=on_error, log=log))
+    examples = tuple(
+        iter_examples(
+            path, format=format, role_map=role_map, on_error=on_error, log=log, fields=fields, on_progress=on_progress
+        )
+    )
     if not examples:
         raise ImdataError(
             f"{path}: no usable examples"
@@ -271,10 +339,12 @@ class Stream:
     paths: tuple[str, ...]
     format: FormatChoice = "auto"
     role_map: Mapping[str, Role] | None = None
-    on_error: OnError = "raise"
+    on_error: OnError = "skip"
     logs: dict[str, SkipLog] = field(default_factory=dict)
     #: called on every example as it is read (see :func:`iter_examples`)
     check: Callable[[Example], object] | None = None
+    fields: Mapping[str, str] | None = None
+    on_progress: Progress | None = None
 
     @property
     def names(self) -> dict[str, str]:
@@ -290,7 +360,14 @@ class Stream:
             log = self.logs.setdefault(path, SkipLog())
             n = 0
             for ex in iter_examples(
-                path, format=self.format, role_map=self.role_map, on_error=self.on_error, log=log, check=self.check
+                path,
+                format=self.format,
+                role_map=self.role_map,
+                on_error=self.on_error,
+                log=log,
+                fields=self.fields,
+                on_progress=self.on_progress,
+                check=self.check,
             ):
                 n += 1
                 yield ex

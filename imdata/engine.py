@@ -205,7 +205,7 @@ def stage(batch: pa.Table, spec: StageSpec) -> pa.Table:
                 ident = ex.id or cid
                 examples.append(ex if ident == ex.id else Example(ident, ex.messages, ex.source, ex.meta))
                 keys.append((p, index, sub, cid))
-                for w in empty_turns(ex.messages, path, where):
+                for w in empty_turns(ex, path, where):
                     logs.append(_log(p, index, sub, "warn", w, None))
         except DataError as err:
             logs.append(_log(p, index, 0, "skip", err, raw))
@@ -416,8 +416,9 @@ def profile(
     names: Sequence[str] | None = None,
     format: FormatChoice = "auto",
     role_map: Mapping[str, Role] | None = None,
-    on_error: OnError = "raise",
+    on_error: OnError = "skip",
     batch_size: int = 256,
+    fields: Mapping[str, str] | None = None,
     **options: Any,
 ) -> ProfileReport:
     """:func:`imdata.profile.profile` on an engine: same arguments, same report.
@@ -431,7 +432,9 @@ def profile(
     paths = [datasets] if isinstance(datasets, str) else list(datasets)
     if engine == "local":
         return local_profile(paths, names=names, format=format, role_map=role_map, on_error=on_error,
-                            batch_size=batch_size, **options)  # fmt: skip
+                            batch_size=batch_size, fields=fields, **options)  # fmt: skip
+    if fields:
+        raise OptionError("--field is read by --engine local only; convert the columns first or drop --engine ray")
     return _ray_profile(paths, spill, names, format, role_map, on_error, batch_size, options)
 
 
@@ -486,7 +489,7 @@ def spans(
     force: bool = False,
     format: FormatChoice = "auto",
     role_map: Mapping[str, Role] | None = None,
-    on_error: OnError = "raise",
+    on_error: OnError = "skip",
     batch_size: int = 256,
 ) -> tuple[Any, list[SkipLog]]:
     """:func:`imdata.export.spans` with the per-example stage on Ray: the same JSONL bytes.

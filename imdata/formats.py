@@ -12,15 +12,23 @@ prompt      ``prompt`` and ``completion`` (or ``response``)
 lima        a list of alternating strings (user first), bare or under ``conversations``
 seed        ``instruction`` and ``instances``: one example per ``{"input", "output"}``
 ========== ===========================================================================
+
+A dataset with its own column names is read through a **field map** (``--field KIND=NAME``):
+``instruction=question output=answer`` reads a ``question``/``answer`` file as Alpaca;
+``messages=dialog role=speaker content=text`` reads a conversation under ``dialog``. Every
+message names a field as the user's file does (``conversations[3].value``, ``input``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal, get_args
 
 from imdata.errors import DataError, FormatError
-from imdata.records import ROLES, Example, Message, Role
+from imdata.records import ROLES, Example, Message, Origin, Role, id_text
+
+FieldKind = Literal["instruction", "input", "output", "messages", "role", "content", "id"]
+FIELD_KINDS: tuple[str, ...] = get_args(FieldKind)
 
 FormatName = Literal["alpaca", "dolly", "sharegpt", "messages", "prompt", "lima", "seed"]
 FORMATS: tuple[str, ...] = get_args(FormatName)
@@ -41,16 +49,45 @@ DEFAULT_ROLE_MAP: Mapping[str, Role] = {
 }
 
 _ID_FIELDS = ("id", "idx", "question_id", "example_id", "uid")
+#: the keys of a turn that are its role, content and context; every other key is kept in ``extra``
+_TURN_KEYS = frozenset({"role", "content", "context", "from", "value"})
 
 
-def detect_format(record: Any) -> FormatName | None:
+def parse_fields(items: Iterable[str]) -> dict[str, str]:
+    """Parse ``KIND=NAME`` pairs (``--field``) into a field map.
+
+    >>> parse_fields(["instruction=question", "output=answer"])
+    {'instruction': 'question', 'output': 'answer'}
+    """
+    out: dict[str, str] = {}
+    for item in items:
+        kind, sep, name = item.partition("=")
+        if not sep or kind not in FIELD_KINDS or not name:
+            raise FormatError(f"--field {item!r}: expected KIND=NAME with KIND one of {', '.join(FIELD_KINDS)}")
+        out[kind] = name
+    return out
+
+
+def detect_format(record: Any, fields: Mapping[str, str] | None = None) -> FormatName | None:
     """The format of a raw record, judged from its fields; ``None`` if unknown.
 
     >>> detect_format({"instruction": "a", "input": "", "output": "b"})
     'alpaca'
     >>> detect_format({"conversations": [{"from": "human", "value": "hi"}]})
     'sharegpt'
+    >>> detect_format({"question": "a", "answer": "b"}, {"instruction": "question", "output": "answer"})
+    'alpaca'
     """
+    fields = fields or {}
+    if isinstance(record, Mapping) and fields.get("messages") in record:
+        return "messages"
+    mapped = "instruction" in fields or "output" in fields
+    if (
+        mapped
+        and isinstance(record, Mapping)
+        and {fields.get("instruction", "instruction"), fields.get("output", "output")} <= set(record)
+    ):
+        return "alpaca"
     if isinstance(record, list):
         return "lima" if all(isinstance(x, str) for x in record) else None
     if not isinstance(record, Mapping):
@@ -83,56 +120,102 @@ def to_examples(
     where: str,
     index: int,
     role_map: Mapping[str, Role] = DEFAULT_ROLE_MAP,
+    fields: Mapping[str, str] | None = None,
+    text: bytes | None = None,
 ) -> Iterator[Example]:
-    """Convert one raw record; yields several examples for ``seed`` records."""
+    """Convert one raw record; yields several examples for ``seed`` records.
+
+    Each example keeps the record in its :class:`~imdata.records.Origin` (with ``text``, the
+    record's bytes as stored, where the reader has them).
+    """
     conv = _CONVERTERS.get(fmt)
     if conv is None:
         raise FormatError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    ctx = _Ctx(path, where, index, role_map)
+    ctx = _Ctx(path, where, index, role_map, fields or {}, fmt, text)
     if fmt != "lima" and not isinstance(record, Mapping):
-        raise ctx.err("", f"is a {type(record).__name__}, not an object", "fix the record")
+        raise ctx.err(
+            "", f"is a {type(record).__name__}, not an object", "fix the record or skip it with --on-error skip"
+        )
     yield from conv(record, ctx)
 
 
 class _Ctx:
-    __slots__ = ("path", "where", "index", "role_map")
+    __slots__ = ("path", "where", "index", "role_map", "fields", "fmt", "text")
 
-    def __init__(self, path: str, where: str, index: int, role_map: Mapping[str, Role]):
+    def __init__(
+        self,
+        path: str,
+        where: str,
+        index: int,
+        role_map: Mapping[str, Role],
+        fields: Mapping[str, str],
+        fmt: str,
+        text: bytes | None,
+    ):
         self.path, self.where, self.index, self.role_map = path, where, index, role_map
+        self.fields, self.fmt, self.text = fields, fmt, text
+
+    def name(self, kind: str, default: str) -> str:
+        """The user's name for a field: the ``--field`` mapping, else the format's own."""
+        return self.fields.get(kind, default)
 
     def err(self, field: str, problem: str, fix: str, reason: str = "invalid") -> DataError:
         return DataError(self.path, self.where, field, problem, fix, reason=reason)
 
-    def text(self, rec: Mapping[str, Any], key: str, *, required: bool = True) -> str:
+    def text_of(self, rec: Mapping[str, Any], key: str, *, required: bool = True, label: str = "") -> str:
+        label = label or key
         if key not in rec or rec[key] is None:
             if required:
-                raise self.err(key, "is missing", "add it or choose another --input-format", "missing-field")
+                fix = "add it, or name the field that holds it with --field (or choose --input-format)"
+                raise self.err(label, "is missing", fix, "missing-field")
             return ""
         val = rec[key]
         if not isinstance(val, str):
-            raise self.err(key, f"is a {type(val).__name__}, not a string", "make it a string", "not-a-string")
+            raise self.err(label, f"is a {type(val).__name__}, not a string", "make it a string", "not-a-string")
         return val
 
-    def ident(self, rec: Any) -> str | None:
+    def ident(self, rec: Any) -> tuple[str, Any, str] | None:
+        """``(id as text, id as typed, the field it is in)``, or ``None`` if the record has none."""
         if isinstance(rec, Mapping):
-            for k in _ID_FIELDS:
+            keys = (self.fields["id"],) if "id" in self.fields else _ID_FIELDS
+            for k in keys:
                 v = rec.get(k)
-                if isinstance(v, str | int) and not isinstance(v, bool) and str(v) != "":
-                    return str(v)
+                if isinstance(v, str | int | float) and str(v) != "":
+                    return id_text(v), v, k
         return None
+
+    def example(
+        self, rec: Any, msgs: tuple[Message, ...], used: set[str], names: tuple[str, ...], list_key: str
+    ) -> Example:
+        validate_messages(msgs, self.path, self.where, list_key=list_key)
+        found = self.ident(rec)
+        ident, value, id_key = found if found else ("", None, "")
+        meta = self.meta(rec, used | {id_key})
+        source = self.path
+        if self.fmt == "messages" and isinstance(rec, Mapping):
+            # imdata's canonical form carries its source and meta: read them back as written
+            if isinstance(rec.get("source"), str):
+                source = rec["source"]
+                meta.pop("source", None)
+            if isinstance(rec.get("meta"), Mapping):
+                inner = dict(meta.pop("meta"))
+                meta = {**meta, **inner}
+        origin = Origin(rec, self.fmt, value, None, self.text, names)
+        return Example(ident, msgs, source, meta, origin)
 
     def meta(self, rec: Any, used: set[str]) -> dict[str, Any]:
         if not isinstance(rec, Mapping):
             return {}
-        return {k: v for k, v in rec.items() if k not in used and k not in _ID_FIELDS}
+        return {k: v for k, v in rec.items() if k not in used}
 
 
 def _instr_output(rec: Mapping[str, Any], ctx: _Ctx, instr: str, context: str, output: str) -> Iterator[Example]:
+    instr, context, output = ctx.name("instruction", instr), ctx.name("input", context), ctx.name("output", output)
     msgs = (
-        Message("user", ctx.text(rec, instr), ctx.text(rec, context, required=False)),
-        Message("assistant", ctx.text(rec, output)),
+        Message("user", ctx.text_of(rec, instr), ctx.text_of(rec, context, required=False)),
+        Message("assistant", ctx.text_of(rec, output)),
     )
-    yield _example(rec, ctx, msgs, {instr, context, output})
+    yield ctx.example(rec, msgs, {instr, context, output}, (instr, output), instr)
 
 
 def _alpaca(rec: Mapping[str, Any], ctx: _Ctx) -> Iterator[Example]:
@@ -147,47 +230,54 @@ def _dolly(rec: Mapping[str, Any], ctx: _Ctx) -> Iterator[Example]:
 
 def _prompt(rec: Mapping[str, Any], ctx: _Ctx) -> Iterator[Example]:
     out = "completion" if "completion" in rec else "response"
-    msgs = (Message("user", ctx.text(rec, "prompt")), Message("assistant", ctx.text(rec, out)))
-    yield _example(rec, ctx, msgs, {"prompt", out})
+    return _instr_output(rec, ctx, "prompt", "", out)
 
 
 def _seed(rec: Mapping[str, Any], ctx: _Ctx) -> Iterator[Example]:
-    instr = ctx.text(rec, "instruction")
+    instr = ctx.text_of(rec, ctx.name("instruction", "instruction"))
     instances = rec["instances"]
     if not isinstance(instances, list) or not instances:
-        raise ctx.err("instances", "is not a non-empty list", "fix the record", "invalid")
-    base = ctx.ident(rec) or f"{ctx.index}"
+        raise ctx.err("instances", "is not a non-empty list", "fix the record or skip it with --on-error skip")
+    found = ctx.ident(rec)
+    base = found[0] if found else f"{ctx.index}"
+    meta = ctx.meta(rec, {"instruction", "instances", found[2] if found else ""})
     for k, inst in enumerate(instances):
+        label = f"instances[{k}]"
         if not isinstance(inst, Mapping):
-            raise ctx.err(f"instances[{k}]", "is not an object", "fix the record")
-        sub = _Ctx(ctx.path, ctx.where, ctx.index, ctx.role_map)
+            raise ctx.err(label, "is not an object", "fix the record or skip it with --on-error skip")
         msgs = (
-            Message("user", instr, _field_text(inst, "input", sub, f"instances[{k}]", False)),
-            Message("assistant", _field_text(inst, "output", sub, f"instances[{k}]", True)),
+            Message("user", instr, ctx.text_of(inst, "input", required=False, label=f"{label}.input")),
+            Message("assistant", ctx.text_of(inst, "output", label=f"{label}.output")),
         )
-        meta = ctx.meta(rec, {"instruction", "instances"})
-        yield Example(f"{base}#{k}", msgs, ctx.path, meta)
-
-
-def _field_text(rec: Mapping[str, Any], key: str, ctx: _Ctx, prefix: str, required: bool) -> str:
-    try:
-        return ctx.text(rec, key, required=required)
-    except DataError as e:
-        raise ctx.err(f"{prefix}.{key}", e.problem, e.fix, e.reason) from None
+        validate_messages(msgs, ctx.path, ctx.where, list_key="instances")
+        origin = Origin(rec, "seed", None, k, ctx.text, ("instruction", f"{label}.output"))
+        yield Example(f"{base}#{k}", msgs, ctx.path, meta, origin)
 
 
 def _turns(rec: Mapping[str, Any], ctx: _Ctx, list_key: str, role_key: str, text_key: str) -> Iterator[Example]:
+    list_key = ctx.name("messages", list_key)
+    if list_key not in rec:
+        raise ctx.err(list_key, "is missing", "name the field that holds the turns with --field messages=NAME")
     turns = rec[list_key]
     if not isinstance(turns, list):
-        raise ctx.err(list_key, f"is a {type(turns).__name__}, not a list", "fix the record")
+        raise ctx.err(
+            list_key, f"is a {type(turns).__name__}, not a list", "fix the record or skip it with --on-error skip"
+        )
+    role_key, text_key = ctx.name("role", role_key), ctx.name("content", text_key)
     msgs: list[Message] = []
+    names: list[str] = []
     for i, t in enumerate(turns):
         f = f"{list_key}[{i}]"
         if not isinstance(t, Mapping):
             raise ctx.err(f, "is not an object", f"make it {{{role_key!r}, {text_key!r}}}")
         raw_role = t.get(role_key)
         if not isinstance(raw_role, str):
-            raise ctx.err(f"{f}.{role_key}", "is missing or not a string", "add the role", "missing-field")
+            raise ctx.err(
+                f"{f}.{role_key}",
+                "is missing or not a string",
+                "add the role, or name its field with --field role=NAME",
+                "missing-field",
+            )
         role = ctx.role_map.get(raw_role.lower())
         if role is None:
             known = ", ".join(sorted(set(ctx.role_map)))
@@ -197,8 +287,16 @@ def _turns(rec: Mapping[str, Any], ctx: _Ctx, list_key: str, role_key: str, text
                 f"map it with --role-map {raw_role}=user|assistant|system",
                 "unknown-role",
             )
-        msgs.append(Message(role, _field_text(t, text_key, ctx, f, True)))
-    yield _example(rec, ctx, tuple(msgs), {list_key})
+        content = ctx.text_of(t, text_key, label=f"{f}.{text_key}")
+        context = t.get("context") if role_key == "role" else None
+        extra = {
+            k: v
+            for k, v in t.items()
+            if k not in (role_key, text_key) and not (k == "context" and isinstance(context, str))
+        }
+        msgs.append(Message(role, content, context if isinstance(context, str) else "", extra))
+        names.append(f"{f}.{text_key}")
+    yield ctx.example(rec, tuple(msgs), {list_key}, tuple(names), list_key)
 
 
 def _messages(rec: Mapping[str, Any], ctx: _Ctx) -> Iterator[Example]:
@@ -212,60 +310,71 @@ def _sharegpt(rec: Mapping[str, Any], ctx: _Ctx) -> Iterator[Example]:
 
 def _lima(rec: Any, ctx: _Ctx) -> Iterator[Example]:
     turns = rec.get("conversations") if isinstance(rec, Mapping) else rec
+    key = "conversations" if isinstance(rec, Mapping) else "record"
     if not isinstance(turns, list):
-        raise ctx.err("conversations", "is not a list of strings", "fix the record")
+        raise ctx.err(key, "is not a list of strings", "fix the record or skip it with --on-error skip")
     msgs: list[Message] = []
     for i, t in enumerate(turns):
         if not isinstance(t, str):
-            raise ctx.err(f"conversations[{i}]", f"is a {type(t).__name__}, not a string", "fix it")
+            raise ctx.err(
+                f"{key}[{i}]",
+                f"is a {type(t).__name__}, not a string",
+                "fix it or skip the record with --on-error skip",
+            )
         msgs.append(Message("user" if i % 2 == 0 else "assistant", t))
-    yield _example(rec, ctx, tuple(msgs), {"conversations"})
+    names = tuple(f"{key}[{i}]" for i in range(len(msgs)))
+    yield ctx.example(rec, tuple(msgs), {"conversations"}, names, key)
 
 
-def _example(rec: Any, ctx: _Ctx, msgs: tuple[Message, ...], used: set[str]) -> Example:
-    validate_messages(msgs, ctx.path, ctx.where)
-    ident = ctx.ident(rec) or ""
-    return Example(ident, msgs, ctx.path, ctx.meta(rec, used))
-
-
-def validate_messages(msgs: tuple[Message, ...], path: str, where: str) -> None:
-    """Reject conversations a trainer cannot learn from, naming the turn at fault."""
+def validate_messages(msgs: tuple[Message, ...], path: str, where: str, *, list_key: str = "messages") -> None:
+    """Reject conversations a trainer cannot learn from, naming the field as the file does."""
     if not msgs:
-        raise DataError(path, where, "messages", "is empty", "drop the record", reason="empty-conversation")
+        raise DataError(
+            path,
+            where,
+            list_key,
+            "is empty",
+            "remove the record (--on-error skip leaves it out)",
+            reason="empty-conversation",
+        )
     if not any(m.role == "assistant" for m in msgs):
         raise DataError(
             path,
             where,
-            "messages",
+            list_key,
             "has no assistant turn, so nothing would be trained",
-            "drop the record or add the output",
+            "add the output, map the role with --role-map, or leave the record to --on-error skip",
             reason="no-assistant-turn",
         )
     for i, m in enumerate(msgs):
         if m.role not in ROLES:
             raise DataError(
-                path,
-                where,
-                f"messages[{i}].role",
-                f"is {m.role!r}",
-                "fix the role",
-                reason="unknown-role",
+                path, where, f"{list_key}[{i}]", f"has role {m.role!r}", "map it with --role-map", reason="unknown-role"
             )
 
 
-def empty_turns(msgs: tuple[Message, ...], path: str, where: str) -> list[DataError]:
+def field_names(ex: Example) -> tuple[str, ...]:
+    """The field each message of ``ex`` came from, as the input file names it."""
+    if ex.origin is not None and len(ex.origin.fields) == len(ex.messages):
+        return ex.origin.fields
+    return tuple(f"messages[{i}].content" for i in range(len(ex.messages)))
+
+
+def empty_turns(ex: Example, path: str, where: str) -> list[DataError]:
     """Warnings for turns with no text: kept (the paper's files have them), but reported."""
     out = []
-    for i, m in enumerate(msgs):
+    names = field_names(ex)
+    for i, m in enumerate(ex.messages):
         if not m.content.strip():
             reason = "empty-output" if m.role == "assistant" else "empty-message"
             effect = "IT trains only its EOS" if m.role == "assistant" else "only its header is rendered"
+            ident = f" (id {ex.id})" if ex.id else ""
             out.append(
                 DataError(
                     path,
                     where,
-                    f"messages[{i}].content",
-                    f"({m.role}) is empty; kept, {effect}",
+                    names[i],
+                    f"({m.role}) is empty{ident}; kept, {effect}",
                     "remove or fill in the record if that is not intended",
                     reason=reason,
                 )

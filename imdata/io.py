@@ -32,6 +32,8 @@ class RawRecord:
     where: str
     index: int
     value: Any
+    #: the record's bytes as stored, where the container has one record per line (JSONL)
+    text: bytes | None = None
 
 
 def kind_of(path: str) -> str:
@@ -115,7 +117,7 @@ def _iter_jsonl(path: str) -> Iterator[RawRecord]:
                 )
                 continue
             try:
-                yield RawRecord(where, n, json.loads(line))
+                yield RawRecord(where, n, json.loads(line), raw.rstrip(b"\r\n"))
             except json.JSONDecodeError as e:
                 yield RawRecord(
                     where,

@@ -16,7 +16,7 @@ same bytes.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -268,15 +268,24 @@ def write_examples(
     tokenizer: str | None = None,
     force: bool = False,
 ) -> None:
-    """Write examples in canonical JSONL (one ``Example.to_dict()`` a line) or a ``spans`` format.
+    """Write a selection: the input records unchanged (default), canonical JSONL, or a ``spans`` format.
 
-    ``to`` is any format of :func:`imdata.export.spans` (``spans``, ``hf``, ``axolotl``,
-    ``messages``); that exporter writes its own ``.manifest.json`` beside the file.
+    ``to=None`` writes each example's input record as it was read (Alpaca stays Alpaca with
+    its ``input``, ShareGPT stays ShareGPT; a JSONL line byte for byte), one a line, or as a
+    JSON list when ``path`` ends in ``.json``. ``to="messages"`` writes imdata's canonical
+    form (:meth:`Example.to_dict`, which reads back to the same examples). Any other ``to``
+    is a format of :func:`imdata.export.spans` (``spans``, ``hf``, ``axolotl``), which
+    writes its own ``.manifest.json`` beside the file.
     """
-    if to is None:
+    if to is None or to == "messages":
+        lines = record_lines(examples) if to is None else (_dump(ex.to_dict()) for ex in examples)
+        as_list = Path(path).name.lower().endswith(".json")
         with atomic_output(path, force=force, binary=True) as fh:
-            for ex in examples:
-                fh.write(orjson.dumps(ex.to_dict(), option=orjson.OPT_SORT_KEYS) + b"\n")
+            if as_list:
+                fh.write(b"[\n" + b",\n".join(lines) + b"\n]\n")
+            else:
+                for line in lines:
+                    fh.write(line + b"\n")
         return
     from imdata.export import spans
 
@@ -288,6 +297,45 @@ def write_examples(
         to=to,  # type: ignore[arg-type]
         force=force,
     )
+
+
+def record_lines(examples: Sequence[Example]) -> Iterator[bytes]:
+    """The input record of each example as one JSON line, unchanged.
+
+    A JSONL record is its line as stored; a record from a JSON list, CSV or Parquet is the
+    parsed record with its keys in their order; a record that holds several examples
+    (``seed`` instances) is written once with the selected instances. An example built in
+    Python, with no record behind it, is written in the canonical form.
+    """
+    i = 0
+    while i < len(examples):
+        ex = examples[i]
+        o = ex.origin
+        i += 1
+        if o is None:
+            yield _dump(ex.to_dict())
+            continue
+        if o.part is None:
+            yield o.text if o.text is not None else _dump(o.record)
+            continue
+        parts = [o.part]
+        while i < len(examples) and (nxt := examples[i].origin) is not None and nxt.record is o.record:
+            parts.append(nxt.part)  # type: ignore[arg-type]
+            i += 1
+        instances = o.record["instances"]
+        if o.text is not None and parts == list(range(len(instances))):
+            yield o.text
+        else:
+            yield _dump({**o.record, "instances": [instances[k] for k in parts]})
+
+
+def _dump(obj: Any) -> bytes:
+    try:
+        return orjson.dumps(obj)
+    except TypeError:  # integers past 64 bits, which Python's json reads
+        import json
+
+        return json.dumps(obj, ensure_ascii=False, default=str).encode()
 
 
 def manifest_path(output: str | os.PathLike[str], kind: str) -> Path:

@@ -49,7 +49,10 @@ if TYPE_CHECKING:
 COLUMNS = (
     "dataset", "id", "turns", "instruction", "output", "template", "total", "ratio",
     "trained_it", "trained_im", "truncated", "lost_it", "lost_im",
+    "empty_output", "assistant_first", "repeated_role",
 )  # fmt: skip
+#: per-example data-quality flags (see :func:`quality_flags`)
+_FLAG_COLUMNS = ("empty_output", "assistant_first", "repeated_role")
 _INT_COLUMNS = ("turns", "instruction", "output", "template", "total", "trained_it", "trained_im")
 _LOSS_COLUMNS = ("truncated", "lost_it", "lost_im")
 
@@ -59,7 +62,8 @@ _IM = (KIND_CODE["system"], KIND_CODE["instruction"], *_IT)
 _INSTR = (KIND_CODE["system"], KIND_CODE["instruction"])
 _TEMPLATE = KIND_CODE["template"]
 
-Progress = Callable[[str, int], None]
+#: ``on_progress(dataset name, examples done, total or None)``
+Progress = Callable[[str, int, "int | None"], None]
 DataArg = str | Path | Dataset
 
 
@@ -109,9 +113,10 @@ def profile(
     names: Sequence[str] | None = None,
     format: FormatChoice = "auto",
     role_map: Mapping[str, Role] | None = None,
-    on_error: OnError = "raise",
+    on_error: OnError = "skip",
     on_progress: Progress | None = None,
     batch_size: int = 256,
+    fields: Mapping[str, str] | None = None,
 ) -> ProfileReport:
     """Profile one or more datasets side by side.
 
@@ -128,6 +133,7 @@ def profile(
         on_error: ``raise`` or ``skip`` bad records of path inputs (skips are counted).
         on_progress: called with (dataset name, examples done) after each batch.
         batch_size: examples per tokenizer batch.
+        fields: the inputs' own field names by kind (``--field``), e.g. ``{"instruction": "question"}``.
     """
     items: list[DataArg] = [datasets] if isinstance(datasets, str | Path | Dataset) else list(datasets)
     if not items:
@@ -149,7 +155,7 @@ def profile(
     tpl = get_template(template, eos=tok.eos, bos=tok.bos) if tok is not None else get_template(template)
 
     sources = [
-        _Source.of(item, None if names is None else names[i], format, role_map, on_error)
+        _Source.of(item, None if names is None else names[i], format, role_map, on_error, fields)
         for i, item in enumerate(items)
     ]
     seen: set[str] = set()
@@ -165,11 +171,12 @@ def profile(
     logs: list[SkipLog] = []
     for src in sources:
         cols = _Columns(max_length is not None)
+        total = src.total() if on_progress is not None else None
         rows = _measure(src.examples(), tpl, unit, tok, max_length, batch_size)
         for n, (ex, lengths, trained_it, trained_im, lost) in enumerate(rows, 1):
             cols.add(ex, lengths, trained_it, trained_im, lost)
             if on_progress is not None and n % batch_size == 0:
-                on_progress(src.name, n)
+                on_progress(src.name, n, total)
         if not cols.ids:
             log = src.log
             raise ImdataError(
@@ -177,7 +184,7 @@ def profile(
                 + (f" ({log.summary()}); see them with --rejects FILE" if log.total else "; is the file empty?")
             )
         if on_progress is not None:
-            on_progress(src.name, len(cols.ids))
+            on_progress(src.name, len(cols.ids), len(cols.ids))
         frame = cols.frame(src.name)
         frames.append(frame)
         logs.append(src.log)
@@ -217,6 +224,7 @@ class _Source:
     format: FormatChoice
     role_map: Mapping[str, Role] | None
     on_error: OnError
+    fields: Mapping[str, str] | None = None
 
     @classmethod
     def of(
@@ -226,11 +234,12 @@ class _Source:
         fmt: FormatChoice,
         role_map: Mapping[str, Role] | None,
         on_error: OnError,
+        fields: Mapping[str, str] | None = None,
     ) -> _Source:
         if isinstance(item, Dataset):
-            return cls(name or item.name, item.path, item.skipped, item, fmt, role_map, on_error)
+            return cls(name or item.name, item.path, item.skipped, item, fmt, role_map, on_error, fields)
         path = str(item)
-        return cls(name or dataset_name(path), path, SkipLog(), None, fmt, role_map, on_error)
+        return cls(name or dataset_name(path), path, SkipLog(), None, fmt, role_map, on_error, fields)
 
     def examples(self) -> Iterable[Example]:
         if self.dataset is not None:
@@ -241,7 +250,13 @@ class _Source:
             role_map=self.role_map,
             on_error=self.on_error,
             log=self.log,
+            fields=self.fields,
         )
+
+    def total(self) -> int | None:
+        from imdata.dataset import record_count
+
+        return len(self.dataset) if self.dataset is not None else record_count(self.path)
 
     def fingerprint(self) -> str:
         from imdata import io
@@ -470,6 +485,7 @@ class _Columns:
         self.ids: list[str] = []
         self.ints = {c: array.array("q") for c in _INT_COLUMNS}
         self.loss = {c: array.array("q") for c in _LOSS_COLUMNS} if with_loss else None
+        self.flags = {c: array.array("b") for c in _FLAG_COLUMNS}
 
     def add(
         self,
@@ -491,6 +507,8 @@ class _Columns:
         )
         for c, v in zip(_INT_COLUMNS, values, strict=True):
             self.ints[c].append(v)
+        for c, flag in zip(_FLAG_COLUMNS, quality_flags(ex), strict=True):
+            self.flags[c].append(flag)
         if self.loss is not None and loss is not None:
             for c, v in zip(_LOSS_COLUMNS, loss, strict=True):
                 self.loss[c].append(v)
@@ -511,9 +529,30 @@ class _Columns:
             data[c] = (
                 pl.Series(c, vals, dtype=pl.Int64) if vals is not None else pl.Series(c, [None] * n, dtype=pl.Int64)
             )
+        for c in _FLAG_COLUMNS:
+            flags = np.frombuffer(self.flags[c], dtype=np.int8).astype(bool) if n else []
+            data[c] = pl.Series(c, flags, dtype=pl.Boolean)
         df = pl.DataFrame(data)
         ratio = pl.when(pl.col("output") > 0).then(pl.col("instruction") / pl.col("output")).otherwise(None)
         return df.with_columns(ratio.cast(pl.Float64).alias("ratio")).select(COLUMNS)
+
+
+def quality_flags(ex: Example) -> tuple[bool, bool, bool]:
+    """``(empty_output, assistant_first, repeated_role)`` of one example.
+
+    ``empty_output``: no assistant turn has any text (the ratio is undefined);
+    ``assistant_first``: the first non-system turn is the assistant's (a ShareGPT
+    conversation cut at its start); ``repeated_role``: two turns in a row have one role.
+
+    >>> from imdata.records import Example
+    >>> quality_flags(Example.from_pairs("a", [("assistant", "Hi"), ("user", "q"), ("user", "q2")]))
+    (False, True, True)
+    """
+    msgs = ex.messages
+    empty = not any(m.content.strip() for m in msgs if m.role == "assistant")
+    first = next((m.role for m in msgs if m.role != "system"), None)
+    repeated = any(a.role == b.role for a, b in zip(msgs, msgs[1:], strict=False))
+    return empty, first == "assistant", repeated
 
 
 __all__ = [

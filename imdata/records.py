@@ -5,6 +5,11 @@ and free-form metadata. A user message may carry a ``context`` (Alpaca's ``input
 ``context``): templates with a slot for it (``alpaca``) render it in its own section, the
 others append it to the instruction after a blank line, as open-instruct's converters do.
 
+Nothing a record holds is lost: a message keeps its other keys (``weight``, ``name``,
+``tool_calls``) in ``extra``, and an example keeps the record it was read from in
+``origin``, so selections can write the input records back unchanged and the canonical
+form (:meth:`Example.to_dict`) reads back to the same example.
+
 >>> ex = Example.from_pairs("ex-1", [("user", "Hi"), ("assistant", "Hello!")])
 >>> [m.role for m in ex.messages]
 ['user', 'assistant']
@@ -31,6 +36,23 @@ class Message:
     role: Role
     content: str
     context: str = ""
+    #: the message's other keys as read (``weight``, ``train``, ``name``, ``tool_calls`` ...)
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def trained(self) -> bool:
+        """False when the record excludes this turn from the loss (``weight: 0``, ``train: false``).
+
+        This is axolotl's per-message convention; a turn without either key is trained as
+        the loss mode says.
+
+        >>> Message("assistant", "ok", extra={"weight": 0}).trained
+        False
+        """
+        for key in ("weight", "train"):
+            if key in self.extra and self.extra[key] is not None:
+                return bool(self.extra[key])
+        return True
 
     def full_content(self) -> str:
         """The content with its context appended after a blank line (if any)."""
@@ -38,9 +60,27 @@ class Message:
             return self.content
         return f"{self.content.rstrip()}\n\n{self.context.strip()}"
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, Any]:
         """The open-instruct ``{"role", "content"}`` form (context folded into content)."""
-        return {"role": self.role, "content": self.full_content()}
+        return {"role": self.role, "content": self.full_content(), **self.extra}
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """The record an example was read from, so that a selection can write it back unchanged."""
+
+    #: the record as parsed
+    record: Any
+    #: its record format (``alpaca``, ``sharegpt`` ...)
+    format: str
+    #: the record's own id as it was typed (``1.5``, ``true``), ``None`` when it has none
+    id_value: Any = None
+    #: for records holding several examples (``seed`` instances): which one this is
+    part: int | None = None
+    #: the record's bytes as stored, where the reader keeps them (JSONL lines)
+    text: bytes | None = None
+    #: the field each message came from, as the file names it (``conversations[3].value``)
+    fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +91,7 @@ class Example:
     messages: tuple[Message, ...]
     source: str = ""
     meta: Mapping[str, Any] = field(default_factory=dict)
+    origin: Origin | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_pairs(cls, id: str, pairs: Iterable[tuple[Role, str]], *, source: str = "") -> Example:
@@ -74,18 +115,41 @@ class Example:
         return ""
 
     def to_dict(self) -> dict[str, Any]:
-        """The canonical JSON form: ``{"id", "messages", "source", "meta"}``."""
-        msgs: list[dict[str, str]] = []
+        """The canonical JSON form: ``{"id", "messages", "source", "meta"}``.
+
+        It reads back to the same example: the id keeps its type, a message keeps its
+        context and its other keys.
+
+        >>> Example("7", (Message("user", "q", "c", {"name": "a"}),), origin=Origin({}, "x", 7)).to_dict()["messages"]
+        [{'role': 'user', 'content': 'q', 'context': 'c', 'name': 'a'}]
+        """
+        msgs: list[dict[str, Any]] = []
         for m in self.messages:
-            d = {"role": m.role, "content": m.content}
+            d: dict[str, Any] = {"role": m.role, "content": m.content}
             if m.context:
                 d["context"] = m.context
+            d.update((k, v) for k, v in m.extra.items() if k not in d)
             msgs.append(d)
-        return {"id": self.id, "messages": msgs, "source": self.source, "meta": dict(self.meta)}
+        ident = self.id
+        if self.origin is not None and self.origin.id_value is not None and id_text(self.origin.id_value) == self.id:
+            ident = self.origin.id_value
+        return {"id": ident, "messages": msgs, "source": self.source, "meta": dict(self.meta)}
 
 
-def content_id(messages: Iterable[Message], prefix: str = "ex") -> str:
+def id_text(value: Any) -> str:
+    """An id as text: strings as they are, other scalars as JSON writes them.
+
+    >>> id_text("a"), id_text(3), id_text(1.5), id_text(True)
+    ('a', '3', '1.5', 'true')
+    """
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def content_id(messages: Iterable[Message], prefix: str = "ex", occurrence: int = 1) -> str:
     """A stable id from the content alone, so it survives reordering and subsetting.
+
+    The ``occurrence``-th copy of the same content (exact duplicates are data) gets
+    ``-<occurrence>`` appended, so ids stay unique and the same file gives the same ids.
 
     >>> content_id([Message("user", "Hi"), Message("assistant", "Hello")])
     'ex-8c3cb0a8e01f'
@@ -95,4 +159,5 @@ def content_id(messages: Iterable[Message], prefix: str = "ex") -> str:
         ensure_ascii=False,
         separators=(",", ":"),
     )
-    return f"{prefix}-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
+    base = f"{prefix}-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
+    return base if occurrence == 1 else f"{base}-{occurrence}"

@@ -4,7 +4,12 @@ Statistics are over examples: ``sd`` is the population standard deviation (the p
 ``p90``/``p99`` interpolate linearly between order statistics (numpy's default). ``ratio``
 is mean(instruction) / mean(output), the number the paper reports; ``median_ratio`` is the
 median of per-example ratios over the examples whose output is not empty (an empty output
-has no ratio; ``output_empty`` counts them). Both are null when no output has any length.
+has no ratio; ``output_empty`` counts the examples whose every assistant turn is empty).
+Both are null when no output has any length.
+
+``quality`` is the data-quality section: duplicates, empty turns, assistant-first
+conversations, repeated roles, length outliers (Tukey's far-out rule, with their ids) and
+the skipped records by reason; its counts are the ones the warnings on stderr give.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -72,6 +77,7 @@ class DatasetSummary:
     lost_im: int | None
     skipped: Mapping[str, int]
     warnings: Mapping[str, int]
+    quality: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of one dataset (see the README for every key)."""
@@ -94,6 +100,7 @@ class DatasetSummary:
             "truncation": trunc,
             "skipped": {"total": sum(self.skipped.values()), "reasons": dict(self.skipped)},
             "warnings": {"total": sum(self.warnings.values()), "reasons": dict(self.warnings)},
+            "quality": dict(self.quality),
         }  # fmt: skip
         for m in _MEASURES:
             out[m] = getattr(self, m).to_dict()
@@ -115,6 +122,7 @@ class DatasetSummary:
             "skipped": sum(self.skipped.values()), "warnings": sum(self.warnings.values()),
             "path": self.path, "fingerprint": self.fingerprint, "format": self.format,
         }  # fmt: skip
+        row |= {f"quality_{k}": v for k, v in quality_counts(self.quality).items()}
         return row
 
 
@@ -156,7 +164,7 @@ def summarise(
         template=_stats(frame["template"]), turns=_stats(frame["turns"]),
         ratio=instr.mean / out.mean if out.mean else None,
         median_ratio=float(ratios.median()) if len(ratios) else None,  # type: ignore[arg-type]
-        output_empty=frame.height - len(ratios),
+        output_empty=_empty_outputs(frame, len(ratios)),
         trained_it=it, trained_im=im, im_over_it=im / it if it else None,
         max_length=max_length,
         truncated=None if trunc is None else int((trunc > 0).sum()),
@@ -164,7 +172,63 @@ def summarise(
         lost_it=None if trunc is None else int(frame["lost_it"].sum()),
         lost_im=None if trunc is None else int(frame["lost_im"].sum()),
         skipped=log.counts, warnings=log.warning_counts,
+        quality=quality(frame, log),
     )  # fmt: skip
+
+
+def _empty_outputs(frame: pl.DataFrame, with_ratio: int) -> int:
+    if "empty_output" in frame.columns:
+        return int(frame["empty_output"].sum())
+    return frame.height - with_ratio
+
+
+#: Tukey's far-out fence: a length above Q3 + 3 * IQR is an outlier
+OUTLIER_IQR = 3.0
+_SHOWN_IDS = 5
+
+
+def quality(frame: pl.DataFrame, log: SkipLog) -> dict[str, Any]:
+    """The data-quality section of one dataset (see the module docstring)."""
+    warn = log.warning_counts
+    flags = {c: int(frame[c].sum()) for c in ("empty_output", "assistant_first", "repeated_role") if c in frame.columns}
+    return {
+        "duplicate_records": warn.get("duplicate-record", 0),
+        "duplicate_ids": warn.get("duplicate-id", 0),
+        "empty_turns": {k: v for k, v in warn.items() if k.startswith("empty-")},
+        "empty_outputs": flags.get("empty_output", 0),
+        "assistant_first": flags.get("assistant_first", 0),
+        "repeated_roles": flags.get("repeated_role", 0),
+        "outliers": {m: _outliers(frame, m) for m in ("instruction", "output")},
+        "skipped": dict(log.counts),
+    }
+
+
+def _outliers(frame: pl.DataFrame, col: str) -> dict[str, Any]:
+    import polars as pl
+
+    if frame.height == 0:
+        return {"above": None, "count": 0, "longest": []}
+    q1, q3 = frame[col].quantile(0.25, "linear"), frame[col].quantile(0.75, "linear")
+    fence = float(q3 + OUTLIER_IQR * (q3 - q1))  # type: ignore[operator]
+    far = frame.filter(pl.col(col) > fence).sort([col, "id"], descending=[True, False])
+    longest = [{"id": i, "length": int(v)} for i, v in far.select("id", col).head(_SHOWN_IDS).iter_rows()]
+    return {"above": round(fence, 2), "count": far.height, "longest": longest}
+
+
+def quality_counts(q: Mapping[str, Any]) -> dict[str, int]:
+    """The quality section as flat counts (CSV columns, the table)."""
+    if not q:
+        return {}
+    return {
+        "duplicates": q["duplicate_records"] + q["duplicate_ids"],
+        "empty_turns": sum(q["empty_turns"].values()),
+        "empty_outputs": q["empty_outputs"],
+        "assistant_first": q["assistant_first"],
+        "repeated_roles": q["repeated_roles"],
+        "instruction_outliers": q["outliers"]["instruction"]["count"],
+        "output_outliers": q["outliers"]["output"]["count"],
+        "skipped": sum(q["skipped"].values()),
+    }
 
 
 def report_dict(report: ProfileReport) -> dict[str, Any]:
@@ -241,9 +305,29 @@ def _notes(report: ProfileReport) -> list[str]:
         if d.warnings:
             n = sum(d.warnings.values())
             parts = ", ".join(f"{k} {v}" for k, v in d.warnings.items())
-            notes.append(f"{d.name}: kept {n:,} {_records(n)} with empty turns ({parts})")
+            notes.append(f"{d.name}: kept {n:,} {_records(n)} with warnings ({parts})")
         if d.output_empty:
             notes.append(f"{d.name}: {d.output_empty:,} examples have an empty output; no per-example ratio")
+    return notes
+
+
+def _quality_rows(report: ProfileReport) -> tuple[list[str], list[list[str]]]:
+    head = ["dataset", "duplicates", "empty turns", "empty outputs", "assistant first", "repeated roles",
+            "long instructions", "long outputs", "skipped"]  # fmt: skip
+    rows = []
+    for d in report.datasets:
+        c = quality_counts(d.quality)
+        rows.append([d.name, *(_num(v) for v in c.values())])
+    return head, rows
+
+
+def _outlier_notes(report: ProfileReport) -> list[str]:
+    notes = []
+    for d in report.datasets:
+        for m, o in d.quality.get("outliers", {}).items():
+            if o["count"]:
+                ids = ", ".join(f"{x['id']} ({x['length']:,})" for x in o["longest"])
+                notes.append(f"{d.name}: {o['count']:,} {m}s longer than {o['above']:,} {report.unit}; longest: {ids}")
     return notes
 
 
@@ -295,6 +379,10 @@ def render_summaries(report: ProfileReport, fmt: str) -> str:
     parts = [_caption(report) + (":" if not md else "."), "", table(*_main_rows(report, md)), "",
              f"spread in {report.unit}:" if not md else f"Spread in {report.unit}.", "",
              table(*_spread_rows(report))]  # fmt: skip
+    if any(d.quality for d in report.datasets):
+        title = "data quality (examples; long = length above Q3 + 3 IQR)"
+        parts += ["", title + (":" if not md else "."), "", table(*_quality_rows(report))]
+        notes += _outlier_notes(report)
     if notes:
         parts += ["", *[("- " if md else "") + n for n in notes]]
     return "\n".join(parts)

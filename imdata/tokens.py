@@ -149,22 +149,71 @@ def load_tokenizer(spec: str) -> TokenizerInfo:
     """
     from tokenizers import Tokenizer
 
-    p = Path(spec)
+    p = Path(spec).expanduser()
     if p.is_dir():
         p = p / "tokenizer.json"
         if not p.is_file():
-            raise TokenizerError(f"{spec}: this folder has no tokenizer.json; pass the file or a hub id")
+            model = p.parent / "tokenizer.model"
+            if model.is_file():
+                raise TokenizerError(_sentencepiece(model))
+            raise TokenizerError(f"{spec}: this folder has no tokenizer.json; pass the file, or a folder holding one")
     if p.is_file():
+        if _is_sentencepiece(p):
+            raise TokenizerError(_sentencepiece(p))
         try:
             tok = Tokenizer.from_file(str(p))
         except Exception as e:  # noqa: BLE001 - the Rust error types are not exported
-            raise TokenizerError(f"{p}: not a tokenizers `tokenizer.json` ({str(e)[:200]})") from None
+            raise TokenizerError(
+                f"{p}: not a tokenizers `tokenizer.json` ({str(e)[:200]}); pass a tokenizer.json"
+            ) from None
         raw = p.read_bytes()
         config = _read_config(p.parent / "tokenizer_config.json")
         return _info(tok, spec, hashlib.sha256(raw).hexdigest()[:16], config)
-    if spec.endswith(".json") or spec.startswith((".", "/", "~")) or spec.count("/") != 1:
-        raise TokenizerError(f"{spec}: no such tokenizer file or folder; check the path")
+    if looks_like_path(spec):
+        raise TokenizerError(f"{spec}: no such tokenizer file or folder; check the path (a hub id is owner/name)")
     return _from_hub(spec)
+
+
+def looks_like_path(spec: str) -> bool:
+    """Whether a tokenizer argument names a local path, so that it is never sent to the hub.
+
+    A hub id is ``owner/name``: one slash, no file suffix. Anything else that has a path
+    separator, starts like a path, ends like a file, or whose first part is a local folder
+    is a path (a mistyped one, if it does not exist).
+
+    >>> looks_like_path("meta-llama/Llama-2-7b-hf"), looks_like_path("no/such/folder")
+    (False, True)
+    >>> looks_like_path("./llama2"), looks_like_path("tokenizer.json"), looks_like_path("gpt2")
+    (True, True, False)
+    """
+    if os.path.exists(os.path.expanduser(spec)):
+        return True
+    if spec.startswith((".", "/", "~")) or "\\" in spec or spec.count("/") > 1:
+        return True
+    if spec.lower().endswith((".json", ".model", ".txt", ".jinja")):
+        return True
+    owner = spec.split("/", 1)[0]
+    return "/" in spec and os.path.isdir(owner)
+
+
+def _is_sentencepiece(p: Path) -> bool:
+    if p.suffix == ".model":
+        return True
+    with p.open("rb") as fh:
+        head = fh.read(64).lstrip()
+    return not head.startswith((b"{", b"[")) and b"\x00" in head
+
+
+def _sentencepiece(p: Path) -> str:
+    beside = p.parent / "tokenizer.json"
+    if beside.is_file():
+        hint = f"pass {beside} (beside it) instead"
+    else:
+        hint = (
+            'convert it once with transformers: python -c "from transformers import AutoTokenizer; '
+            f"AutoTokenizer.from_pretrained('{p.parent}').save_pretrained('OUT')\" and pass OUT/tokenizer.json"
+        )
+    return f"{p}: is a SentencePiece model, not a tokenizers `tokenizer.json`; {hint}"
 
 
 def _from_hub(spec: str) -> TokenizerInfo:
@@ -178,11 +227,16 @@ def _from_hub(spec: str) -> TokenizerInfo:
         tok = Tokenizer.from_pretrained(spec)
     except Exception as e:  # noqa: BLE001
         raise TokenizerError(
-            f"{spec}: could not download the tokenizer from the hub ({str(e)[:160]}); "
-            "if you are offline, pass a local tokenizer.json or folder"
+            f"{spec}: could not load it from the hub ({_first_line(e)}); "
+            "if you are offline or meant a local folder, pass the path to a tokenizer.json or its folder"
         ) from None
     fp = hashlib.sha256(tok.to_str().encode()).hexdigest()[:16]
     return _info(tok, spec, fp, {})
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text if len(text) <= 200 else text[:200].rsplit(" ", 1)[0] + " ..."
 
 
 def _read_config(path: Path) -> dict[str, Any]:

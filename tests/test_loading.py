@@ -101,7 +101,7 @@ def err(tmp_path: Path, rows: list[object] | str, name: str = "bad.jsonl", fmt: 
     else:
         write_jsonl(p, rows)
     with pytest.raises(DataError) as e:
-        load(str(p), format=fmt)  # type: ignore[arg-type]
+        load(str(p), format=fmt, on_error="raise")  # type: ignore[arg-type]
     return e.value
 
 
@@ -146,18 +146,18 @@ def test_empty_output_is_kept_and_reported(tmp_path: Path) -> None:
     ds = load(str(p))
     assert len(ds.examples) == 1
     (w,) = ds.skipped.warnings
-    assert w.reason == "empty-output" and "line 1" in w.message and "messages[1].content" in w.message
+    assert w.reason == "empty-output" and "line 1" in w.message and "`output`" in w.message
 
 
 def test_invalid_utf8(tmp_path: Path) -> None:
     p = tmp_path / "u.jsonl"
     p.write_bytes(json.dumps(CHAT).encode() + b"\n" + b'{"instruction": "caf\xe9", "output": "x"}\n')
     with pytest.raises(DataError, match=r"line 2: is not valid UTF-8"):
-        load(str(p))
+        load(str(p), on_error="raise")
     j = tmp_path / "u.json"
     j.write_bytes(b'[\n{"instruction": "caf\xe9", "output": "x"}]')
     with pytest.raises(DataError, match=r"u.json, line 2: is not valid UTF-8"):
-        load(str(j))
+        load(str(j), on_error="raise")
 
 
 def test_skip_counts_and_writes_rejects(tmp_path: Path) -> None:
@@ -173,9 +173,20 @@ def test_skip_counts_and_writes_rejects(tmp_path: Path) -> None:
     assert rows[1]["record"] == {"messages": []}
 
 
-def test_duplicate_ids_rejected(tmp_path: Path) -> None:
-    e = err(tmp_path, [CHAT, {**CHAT, "messages": CHAT["messages"][::-1][::-1]}, {**CHAT}])
-    assert e.reason == "duplicate-record" and e.where == "line 2"
+def test_duplicate_records_kept_under_unique_ids(tmp_path: Path) -> None:
+    p = write_jsonl(tmp_path / "d.jsonl", [CHAT, {**CHAT, "messages": CHAT["messages"][::-1][::-1]}, {**CHAT}])
+    ds = load(str(p), on_error="raise")  # exact duplicates are data, even under raise
+    assert [ex.id for ex in ds.examples] == ["a", "a-2", "a-3"]
+    assert ds.skipped.warning_counts == {"duplicate-record": 2}
+    assert "line 2" in ds.skipped.warnings[0].message and "kept as 'a-2'" in ds.skipped.warnings[0].message
+
+
+def test_reused_id_with_other_content(tmp_path: Path) -> None:
+    other = {**CHAT, "messages": [{"role": "user", "content": "Other"}, {"role": "assistant", "content": "x"}]}
+    e = err(tmp_path, [CHAT, other])
+    assert e.reason == "duplicate-id" and e.where == "line 2" and "--on-error skip" in str(e)
+    ds = load(str(tmp_path / "bad.jsonl"))
+    assert [ex.id for ex in ds.examples] == ["a", "a-2"] and ds.skipped.warning_counts == {"duplicate-id": 1}
 
 
 def test_huge_record_loads(tmp_path: Path) -> None:
@@ -209,7 +220,7 @@ def test_examples_ship_with_the_repo() -> None:
 REAL = [
     ("instruction_modelling/lima_data.jsonl", "messages", 1030, {}),
     ("instruction_modelling/alpagasus_claude_t45_alpaca.jsonl", "messages", 5305, {}),
-    ("alpagasus/dolly_3k.json", "alpaca", 2994, {"duplicate-record": 2}),
+    ("alpagasus/dolly_3k.json", "alpaca", 2996, {}),
     ("code_alpaca/new_codealpaca.json", "alpaca", 4535, {}),
     ("alpaca/seed_tasks.jsonl", "seed", 175, {}),
     ("self_instruct/predictions/davinci-t0-ft_predictions.jsonl", "dolly", 252, {}),

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imdata.cli import main
+from imdata.dataset import load
 from imdata.errors import ImdataError, OptionError
 from imdata.records import Example, Message
 from imdata.split import split
@@ -158,8 +159,7 @@ def test_cli_split_writes_every_part(tmp_path: Path) -> None:
     man = json.loads((out / "manifest.json").read_text())
     total = 0
     for name, ids in man["ids"].items():
-        lines = (out / f"{name}.jsonl").read_text().splitlines()
-        assert [json.loads(x)["id"] for x in lines] == ids
+        assert [ex.id for ex in load(str(out / f"{name}.jsonl")).examples] == ids
         total += len(ids)
     assert total == 50 and man["counts"]["holdout"] == 10
     again = CliRunner().invoke(main, ["split", str(src), "--holdout", "0.2", "-o", str(out)])

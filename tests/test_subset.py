@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imdata.cli import main
+from imdata.dataset import load
 from imdata.errors import ImdataError, OptionError
 from imdata.records import Example, Message
 from imdata.subset import stratified_order, subset
@@ -187,8 +188,7 @@ def test_cli_writes_subsets_and_manifests(tmp_path: Path) -> None:
     man = json.loads((tmp_path / "s-n5-seed1.jsonl.subset.json").read_text())
     assert man["seed"] == 1 and man["parameters"]["n"] == 5 and man["inputs"][0]["examples"] == 40
     assert set(man["profile"]) == {"subset", "parent"}
-    lines = (tmp_path / "s-n5-seed1.jsonl").read_text().splitlines()
-    assert [json.loads(x)["id"] for x in lines] == man["ids"]["subset"]
+    assert [ex.id for ex in load(str(tmp_path / "s-n5-seed1.jsonl")).examples] == man["ids"]["subset"]
     again = CliRunner().invoke(main, ["subset", str(src), "--n", "5,10", "--nested", "--seeds", "1,2", "-o", str(out)])
     assert again.exit_code == 1 and "--force" in again.stderr
 

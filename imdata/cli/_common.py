@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import click
 
 from imdata.dataset import FORMAT_CHOICES, ON_ERROR, Dataset, SkipLog, Stream, load, parse_role_map
+from imdata.formats import parse_fields
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def input_options(f: F) -> F:
-    """``--input-format``, ``--role-map``, ``--on-error``, ``--rejects``: how inputs are read."""
+    """How inputs are read: ``--input-format``, ``--field``, ``--role-map``, ``--on-error``, ``--rejects``, ``-q``."""
+    f = click.option(
+        "--quiet",
+        "-q",
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_quiet,
+        help="No progress on stderr (warnings and the summary still go there).",
+    )(f)
     f = click.option(
         "--rejects",
         type=click.Path(dir_okay=False),
@@ -24,9 +33,17 @@ def input_options(f: F) -> F:
     f = click.option(
         "--on-error",
         type=click.Choice(ON_ERROR),
-        default="raise",
+        default="skip",
         show_default=True,
-        help="Stop at the first bad record, or skip bad records and count them.",
+        help="skip: leave bad records out, count them by reason and go on; raise: stop at the first.",
+    )(f)
+    f = click.option(
+        "--field",
+        "field_map",
+        multiple=True,
+        metavar="KIND=NAME",
+        help="Read the inputs' own field names (repeatable): instruction, input, output, messages, role, "
+        "content or id = the name in the file, e.g. --field instruction=question --field output=answer.",
     )(f)
     f = click.option(
         "--role-map",
@@ -43,6 +60,12 @@ def input_options(f: F) -> F:
         help="Record format of the inputs; detected from the fields by default.",
     )(f)
     return f
+
+
+def _quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    from imdata.cli._progress import set_quiet
+
+    set_quiet(value)
 
 
 def report_format_option(dest: str = "report") -> Callable[[F], F]:
@@ -120,17 +143,39 @@ def load_inputs(
     on_error: str,
     rejects: str | None,
     force: bool = False,
+    fields: tuple[str, ...] = (),
 ) -> list[Dataset]:
     """Load every input, say what was skipped on stderr, and write the rejects file if asked."""
+    from imdata.cli._progress import Progress
+
     roles = parse_role_map(role_map)
-    datasets = [load(p, format=fmt, role_map=roles, on_error=on_error) for p in paths]  # type: ignore[arg-type]
+    fmap = parse_fields(fields)
+    bar = Progress("reading")
+    try:
+        datasets = [
+            load(p, format=fmt, role_map=roles, on_error=on_error, fields=fmap, on_progress=bar)  # type: ignore[arg-type]
+            for p in paths
+        ]
+    finally:
+        bar.close()
     report_skips({ds.path: ds.skipped for ds in datasets}, rejects=rejects, force=force)
     return datasets
 
 
-def open_inputs(paths: tuple[str, ...], *, fmt: str, role_map: tuple[str, ...], on_error: str) -> Stream:
+def open_inputs(
+    paths: tuple[str, ...], *, fmt: str, role_map: tuple[str, ...], on_error: str, fields: tuple[str, ...] = ()
+) -> Stream:
     """The inputs as a lazy stream; call :func:`report_skips` with ``stream.logs`` once it is read."""
-    return Stream(paths, format=fmt, role_map=parse_role_map(role_map), on_error=on_error)  # type: ignore[arg-type]
+    from imdata.cli._progress import Progress
+
+    return Stream(
+        paths,
+        format=fmt,  # type: ignore[arg-type]
+        role_map=parse_role_map(role_map),
+        on_error=on_error,  # type: ignore[arg-type]
+        fields=parse_fields(fields),
+        on_progress=Progress("reading"),
+    )
 
 
 def report_skips(logs: Mapping[str, SkipLog], *, rejects: str | None, force: bool) -> None:
@@ -147,21 +192,3 @@ def report_skips(logs: Mapping[str, SkipLog], *, rejects: str | None, force: boo
 def say(message: str) -> None:
     """Talk to the user on stderr (stdout is data)."""
     click.echo(message, err=True)
-
-
-def progress(iterable: Any, *, length: int | None, label: str) -> Any:
-    """A progress bar on stderr that vanishes when stderr is not a terminal."""
-    if not sys.stderr.isatty():
-        return _Passthrough(iterable)
-    return click.progressbar(iterable, length=length, label=label, file=sys.stderr)
-
-
-class _Passthrough:
-    def __init__(self, it: Any) -> None:
-        self.it = it
-
-    def __enter__(self) -> Any:
-        return self.it
-
-    def __exit__(self, *exc: object) -> None:
-        return None

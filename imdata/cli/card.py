@@ -53,6 +53,7 @@ def card(
     no_plots: bool,
     fmt: str,
     role_map: tuple[str, ...],
+    field_map: tuple[str, ...],
     on_error: str,
     rejects: str | None,
     output: str,
@@ -68,7 +69,9 @@ def card(
     from imdata.card import MAX_LENGTHS, write_card
     from imdata.card import card as make_card
 
-    (ds,) = load_inputs((data,), fmt=fmt, role_map=role_map, on_error=on_error, rejects=rejects, force=force)
+    (ds,) = load_inputs(
+        (data,), fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects, force=force
+    )
     c = make_card(
         ds,
         name=name,

@@ -91,6 +91,7 @@ def overlap(
     show_pairs: int,
     fmt: str,
     role_map: tuple[str, ...],
+    field_map: tuple[str, ...],
     on_error: str,
     rejects: str | None,
     report: str,
@@ -110,7 +111,7 @@ def overlap(
     from imdata.manifest import render_rows
     from imdata.overlap import overlap as find
 
-    sets = load_inputs((a, *b), fmt=fmt, role_map=role_map, on_error=on_error, rejects=rejects)
+    sets = load_inputs((a, *b), fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects)
     chosen = ("instruction", "output") if fields == "both" else (fields,)
     rep = find(sets[0], sets[1:], threshold=threshold, ngram=ngram, fields=chosen)  # type: ignore[arg-type]
     say(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -79,6 +78,7 @@ def profile(
     plots: str | None,
     fmt: str,
     role_map: tuple[str, ...],
+    field_map: tuple[str, ...],
     on_error: str,
     rejects: str | None,
     engine: str,
@@ -92,14 +92,16 @@ def profile(
     (or words) IT and IM would train. Several files are profiled side by side;
     `--format markdown` is ready to paste into a paper or a data card.
     """
+    from imdata.cli._progress import Progress
     from imdata.dataset import SkipLog, parse_role_map
     from imdata.engine import profile as run_profile
+    from imdata.formats import parse_fields
 
     if tokenizer and unit in ("words", "chars"):
         say(f"measuring in {unit}; --tokenizer only sets the template's EOS/BOS strings")
     _check_outputs(rejects, plots, force)
     started = time.perf_counter()
-    bar = _ProgressLine() if sys.stderr.isatty() else None
+    bar = Progress("profiling", unit="examples")
     report = run_profile(
         list(data),
         unit=unit,
@@ -109,13 +111,13 @@ def profile(
         names=list(names) or None,
         format=fmt,  # type: ignore[arg-type]
         role_map=parse_role_map(role_map),
+        fields=parse_fields(field_map),
         on_error=on_error,  # type: ignore[arg-type]
         on_progress=bar,
         engine=engine,  # type: ignore[arg-type]
         spill=spill,
     )
-    if bar is not None:
-        bar.close()
+    bar.close()
     for d in report.datasets:
         if d.skipped or d.warnings:
             n_skip, n_warn = sum(d.skipped.values()), sum(d.warnings.values())
@@ -161,23 +163,3 @@ def _check_outputs(rejects: str | None, plots: str | None, force: bool) -> None:
         from imdata.plots import plot_paths
 
         plot_paths(plots, force=force)
-
-
-class _ProgressLine:
-    """A one-line counter on stderr (terminals only): examples done per dataset and the rate."""
-
-    def __init__(self) -> None:
-        self.name: str | None = None
-        self.start = time.perf_counter()
-
-    def __call__(self, name: str, done: int) -> None:
-        if name != self.name:
-            if self.name is not None:
-                click.echo("", err=True)
-            self.name, self.start = name, time.perf_counter()
-        rate = done / max(time.perf_counter() - self.start, 1e-9)
-        click.echo(f"\rprofiling {name}: {done:,} examples ({rate:,.0f}/s)\033[K", nl=False, err=True)
-
-    def close(self) -> None:
-        if self.name is not None:
-            click.echo("", err=True)

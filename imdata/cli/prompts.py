@@ -27,6 +27,7 @@ def prompts(
     form: str,
     fmt: str,
     role_map: tuple[str, ...],
+    field_map: tuple[str, ...],
     on_error: str,
     rejects: str | None,
     output: str,
@@ -39,7 +40,9 @@ def prompts(
     """
     from imdata.prompts import prompts as write_prompts
 
-    datasets = load_inputs(train, fmt=fmt, role_map=role_map, on_error=on_error, rejects=rejects, force=force)
+    datasets = load_inputs(
+        train, fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects, force=force
+    )
     rep = write_prompts(datasets, output=output, template=template, form=form, force=force)  # type: ignore[arg-type]
     left = "".join(f"; left out {n} ({reason})" for reason, n in rep.skipped.items())
     say(f"wrote {rep.written} prompts ({rep.form}, template {rep.template}) to {rep.output}{left}")

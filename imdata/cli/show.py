@@ -50,6 +50,7 @@ def show(
     force: bool,
     fmt: str,
     role_map: tuple[str, ...],
+    field_map: tuple[str, ...],
     on_error: str,
     rejects: str | None,
 ) -> None:
@@ -67,7 +68,7 @@ def show(
 
     if index is not None and ident is not None:
         raise click.UsageError("give --index or --id, not both")
-    (ds,) = load_inputs((data,), fmt=fmt, role_map=role_map, on_error=on_error, rejects=rejects)
+    (ds,) = load_inputs((data,), fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects)
     view = build(ds, index=index, id=ident, template=template, tokenizer=tokenizer, mode=mode, eot=eot, date=date)  # type: ignore[arg-type]
     use_color = sys.stdout.isatty() if color is None else color
     click.echo(render_terminal(view, color=use_color), color=use_color)

@@ -62,6 +62,7 @@ def spans(
     max_length: int | None,
     fmt: str,
     role_map: tuple[str, ...],
+    field_map: tuple[str, ...],
     on_error: str,
     rejects: str | None,
     engine: str,
@@ -82,7 +83,7 @@ def spans(
             raise click.UsageError("--eot and --date work with --engine local only (for now)")
         report = _on_ray(data, locals())
     else:
-        stream = open_inputs(data, fmt=fmt, role_map=role_map, on_error=on_error)
+        stream = open_inputs(data, fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error)
         report = export_spans(
             stream,
             output=output,
@@ -136,6 +137,8 @@ def _on_ray(data: tuple[str, ...], opts: dict[str, Any]) -> Any:
     from imdata.dataset import SkipLog, parse_role_map
     from imdata.engine import spans as ray_spans
 
+    if opts["field_map"]:
+        raise click.UsageError("--field is read by --engine local only")
     keys = ("output", "spill", "template", "tokenizer", "mode", "to", "max_length", "force", "on_error")
     report, logs = ray_spans(
         list(data), format=opts["fmt"], role_map=parse_role_map(opts["role_map"]), **{k: opts[k] for k in keys}

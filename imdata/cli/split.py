@@ -81,6 +81,7 @@ def split(
     tokenizer: str | None,
     fmt: str,
     role_map: tuple[str, ...],
+    field_map: tuple[str, ...],
     on_error: str,
     rejects: str | None,
     report: str,
@@ -101,7 +102,9 @@ def split(
     from imdata.manifest import render_rows
     from imdata.split import split as run
 
-    sets = load_inputs(data, fmt=fmt, role_map=role_map, on_error=on_error, rejects=rejects, force=force)
+    sets = load_inputs(
+        data, fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects, force=force
+    )
     rep = run(
         sets,
         by=by,

@@ -83,6 +83,7 @@ def subset(
     tokenizer: str | None,
     fmt: str,
     role_map: tuple[str, ...],
+    field_map: tuple[str, ...],
     on_error: str,
     rejects: str | None,
     report: str,
@@ -106,7 +107,9 @@ def subset(
 
     if seed is not None and seeds is not None:
         raise click.UsageError("give --seed or --seeds, not both")
-    sets = load_inputs(data, fmt=fmt, role_map=role_map, on_error=on_error, rejects=rejects, force=force)
+    sets = load_inputs(
+        data, fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects, force=force
+    )
     rep = select(
         sets,
         n=n,
