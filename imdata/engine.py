@@ -380,27 +380,62 @@ def split_rows(frame: pl.DataFrame, path: str, on_error: OnError, fmt: str) -> t
             raw = pickle.loads(r["_raw"]) if r["_raw"] is not None else None
             rej = Rejected(path, r["_where"], r["_reason"], r["_message"], raw)
             events.append(((r["_path"], r["_index"], r["_sub"]), r["_log"], rej))
-    first = rows.select("id", "_content").unique("id", keep="first", maintain_order=True)
-    dup_mask = ~rows["id"].is_first_distinct()
-    firsts = dict(first.iter_rows())
-    dropped: set[tuple[str, int, int]] = set()
-    for r in rows.filter(dup_mask).iter_rows(named=True):
-        key = (r["_path"], r["_index"], r["_sub"])
-        reason = "duplicate-record" if firsts[r["id"]] == r["_content"] else "duplicate-id"
-        fix = "give each record its own id, or skip the repeats with --on-error skip"
-        where = _where_of(path, r["_index"])
-        err = DataError(path, where, "id", f"{r['id']!r} was already used by an earlier record", fix, reason=reason)
-        events.append((key, "skip", Rejected(path, err.where, reason, str(err), None)))
-        dropped.add(key)
+    rows, renamed = _unique_ids(rows, path, on_error, events)
     events.sort(key=lambda e: e[0])
-    for key, kind, rej in events:
+    for _key, kind, rej in events:
         if kind == "skip":
             if on_error == "raise":
                 raise ImdataError(rej.message)
             log.rejected.append(rej)
-        elif key not in dropped:
+        else:
             log.warnings.append(rej)
-    return rows.filter(~dup_mask), log
+    return rows, log
+
+
+def _unique_ids(rows: pl.DataFrame, path: str, on_error: OnError, events: list[Any]) -> tuple[pl.DataFrame, int]:
+    """Repeated ids renamed ``<id>-k`` in file order, as the loader does (exact duplicates are data)."""
+    import orjson
+    import polars as pl
+
+    from imdata.dataset import Rejected
+    from imdata.export import _DUMP
+
+    ids, contents = rows["id"].to_list(), rows["_content"].to_list()
+    seen: dict[str, str] = {}
+    changed: dict[int, str] = {}
+    for i, (ident, content) in enumerate(zip(ids, contents, strict=True)):
+        if ident not in seen:
+            seen[ident] = content
+            continue
+        reason = "duplicate-record" if seen[ident] == content else "duplicate-id"
+        r = rows.row(i, named=True)
+        where = _where_of(path, r["_index"])
+        explicit = ident != content
+        if reason == "duplicate-id" and on_error == "raise":
+            raise DataError(path, where, "id", f"{ident!r} was already used by an earlier record",
+                            "give each record its own id, or keep both under new ids with --on-error skip",
+                            reason=reason)  # fmt: skip
+        k = 2
+        while f"{ident}-{k}" in seen:
+            k += 1
+        new = f"{ident}-{k}"
+        seen[new] = content
+        changed[i] = new
+        what = f"{ident!r} was already used by an earlier record" if explicit else "repeats an earlier record exactly"
+        err = DataError(path, where, "id" if explicit else "", f"{what}; kept as {new!r}", "", reason=reason)
+        events.append(((r["_path"], r["_index"], r["_sub"]), "warn", Rejected(path, where, reason, str(err), None)))
+    if not changed:
+        return rows, 0
+    new_ids = [changed.get(i, x) for i, x in enumerate(ids)]
+    out = rows.with_columns(pl.Series("id", new_ids, dtype=pl.String))
+    if "line" in rows.columns:
+        lines = rows["line"].to_list()
+        for i, new in changed.items():
+            row = orjson.loads(lines[i])
+            row["id"] = new
+            lines[i] = orjson.dumps(row, option=_DUMP)
+        out = out.with_columns(pl.Series("line", lines, dtype=pl.Binary))
+    return out, len(changed)
 
 
 def _where_of(path: str, index: int) -> str:
@@ -563,7 +598,8 @@ def _probe_report(options: dict[str, Any]) -> ProfileReport:
 
     ex = Example.from_pairs("probe", [("user", "a"), ("assistant", "b")])
     probe = Dataset("probe", "probe", "messages", (ex,), "", SkipLog())
-    return local_profile(probe, **options)
+    # the probe only resolves the options; it is not the user's data, so it shows no progress
+    return local_profile(probe, **{k: v for k, v in options.items() if k != "on_progress"})
 
 
 __all__ = [

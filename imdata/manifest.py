@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,15 +50,22 @@ class InputInfo:
     fingerprint: str
     format: str
     examples: int
+    skipped: Mapping[str, int] = field(default_factory=dict)
+    warnings: Mapping[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
+        """A JSON-ready dict: the input by file name and sha256, never the path as typed.
+
+        So ``x``, ``./x`` and ``/abs/x`` give the same manifest bytes.
+        """
         return {
             "name": self.name,
-            "path": self.path,
-            "fingerprint": self.fingerprint,
+            "file": Path(self.path).name if self.path else "",
+            "sha256": self.fingerprint,
             "format": self.format,
             "examples": self.examples,
+            "skipped": dict(self.skipped),
+            "warnings": dict(self.warnings),
         }
 
 
@@ -70,6 +77,16 @@ class Pool:
     inputs: tuple[InputInfo, ...]
     #: ids that clashed across inputs and were prefixed with their input's name
     renamed: int = 0
+    #: the name of the input each example came from, in the order of ``examples``
+    input_of: tuple[str, ...] = ()
+
+    def mix(self, index: Sequence[int] | np.ndarray) -> dict[str, int]:
+        """How many of the examples at ``index`` come from each input."""
+        out: dict[str, int] = {}
+        for i in index:
+            name = self.input_of[int(i)] if self.input_of else "examples"
+            out[name] = out.get(name, 0) + 1
+        return dict(sorted(out.items()))
 
 
 def pool(data: Data) -> Pool:
@@ -88,25 +105,42 @@ def pool(data: Data) -> Pool:
             exs = tuple(d for d in items if isinstance(d, Example))
             _check_unique(exs)
             fp = _examples_fingerprint(exs)
-            return Pool(exs, (InputInfo("examples", "", fp, "examples", len(exs)),))
+            return Pool(exs, (InputInfo("examples", "", fp, "examples", len(exs)),), 0, ("examples",) * len(exs))
         else:
             raise OptionError("data must be a Dataset, a list of Datasets, or a list of Examples")
     if not sets:
         raise OptionError("no input data: pass at least one dataset")
     seen: set[str] = set()
     out: list[Example] = []
+    input_of: list[str] = []
     renamed = 0
     for ds in sets:
         for ex in ds.examples:
             if ex.id in seen:
-                ex = Example(f"{ds.name}:{ex.id}", ex.messages, ex.source, ex.meta)
+                ex = replace(ex, id=f"{ds.name}:{ex.id}")
                 renamed += 1
             seen.add(ex.id)
             out.append(ex)
-    infos = tuple(InputInfo(ds.name, ds.path, ds.fingerprint, ds.format, len(ds)) for ds in sets)
+            input_of.append(ds.name)
+    infos = tuple(
+        InputInfo(ds.name, ds.path, ds.fingerprint, ds.format, len(ds), ds.skipped.counts, ds.skipped.warning_counts)
+        for ds in sets
+    )
     if len(seen) != len(out):
         raise OptionError("two inputs share a name and ids; give them different file names")
-    return Pool(tuple(out), infos, renamed)
+    return Pool(tuple(out), infos, renamed, tuple(input_of))
+
+
+def api_call(function: str, inputs: Sequence[InputInfo], params: Mapping[str, Any]) -> str:
+    """The Python call that makes a selection, for manifests made without a command line.
+
+    >>> api_call("subset", [InputInfo("a", "x/a.json", "f", "alpaca", 3)], {"n": 2, "seed": 0})
+    "imdata.subset(imdata.load('a.json'), n=2, seed=0)"
+    """
+    data = ", ".join(f"imdata.load({Path(i.path).name or i.name!r})" for i in inputs)
+    data = data if len(inputs) == 1 else f"[{data}]"
+    args = "".join(f", {k}={v!r}" for k, v in params.items() if v is not None)
+    return f"imdata.{function}({data}{args})"
 
 
 def _check_unique(examples: Sequence[Example]) -> None:

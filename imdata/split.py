@@ -40,6 +40,7 @@ from imdata.manifest import (
     ZERO_OUTPUT_RULE,
     Data,
     Manifest,
+    api_call,
     field_values,
     length_profile,
     measure,
@@ -110,6 +111,7 @@ def split(
     output: str | os.PathLike[str] | None = None,
     to: str | None = None,
     force: bool = False,
+    command: str | None = None,
 ) -> SplitReport:
     """Split examples into ratio buckets and/or a held-out set; each example in one output.
 
@@ -130,6 +132,8 @@ def split(
         output: a folder to write one JSONL per part and ``manifest.json`` into.
         to: write a ``spans`` export format instead of canonical JSONL.
         force: write into a folder that already holds files, overwriting them.
+        command: the command line that made the split, for the manifest (default: the
+            equivalent Python call).
     """
     k = _check(by, buckets, edges, equal_size, holdout, leaks)
     pl_ = pool(data)
@@ -231,7 +235,11 @@ def split(
     profile = {"parent": length_profile(m)}
     for p in parts:
         profile[p.name] = length_profile(m.take(np.array([pos[ex.id] for ex in p.examples], dtype=np.int64)))
-    extra: dict[str, Any] = {"files": {p.name: f"{p.name}.jsonl" for p in parts}}
+    extra: dict[str, Any] = {
+        "files": {p.name: f"{p.name}.jsonl" for p in parts},
+        "sources": {p.name: pl_.mix([pos[ex.id] for ex in p.examples]) for p in parts},
+        "command": command or api_call("split", pl_.inputs, {**params, "seed": seed, "output": _name(output)}),
+    }
     if by == "ratio":
         extra["bucket_edges"] = {p.name: list(p.edges) for p in parts if p.edges}
     if report is not None:
@@ -240,7 +248,10 @@ def split(
             "exact": report.exact,
             "near": report.near,
             "moved": moved,
-            "pairs": [pr.to_dict() for pr in report.pairs],
+            "pairs": [
+                {**pr.to_dict(), "a_input": pl_.input_of[pos[pr.a]], "b_input": pl_.input_of[pos[pr.b]]}
+                for pr in report.pairs
+            ],
         }
     if pl_.renamed:
         warnings.append(f"{pl_.renamed} ids clashed across inputs and were prefixed with their input's name")
@@ -330,6 +341,10 @@ def _bucket_of(ratio: np.ndarray, cut: np.ndarray) -> np.ndarray:
     """Bucket index per example; ``inf`` (zero-length output) lands in the top bucket."""
     out: np.ndarray = np.searchsorted(cut, ratio, side="right")
     return out
+
+
+def _name(output: str | os.PathLike[str] | None) -> str | None:
+    return Path(output).name if output is not None else None
 
 
 def _check_dir(output: str | os.PathLike[str], force: bool) -> Path:

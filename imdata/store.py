@@ -36,7 +36,8 @@ PROFILE_DDL = (
         input_fingerprint VARCHAR, unit VARCHAR, tokenizer_fingerprint VARCHAR,
         template_fingerprint VARCHAR, dataset VARCHAR, id VARCHAR, turns BIGINT,
         instruction BIGINT, output BIGINT, template BIGINT, total BIGINT, ratio DOUBLE,
-        trained_it BIGINT, trained_im BIGINT, truncated BIGINT, lost_it BIGINT, lost_im BIGINT)""",
+        trained_it BIGINT, trained_im BIGINT, truncated BIGINT, lost_it BIGINT, lost_im BIGINT,
+        empty_output BOOLEAN, assistant_first BOOLEAN, repeated_role BOOLEAN)""",
     f"""CREATE TABLE IF NOT EXISTS profile_datasets (
         input_fingerprint VARCHAR, unit VARCHAR, tokenizer_fingerprint VARCHAR,
         template_fingerprint VARCHAR, name VARCHAR, path VARCHAR, format VARCHAR,
@@ -45,6 +46,10 @@ PROFILE_DDL = (
         trained_im BIGINT, im_over_it DOUBLE, max_length BIGINT, truncated BIGINT,
         truncated_tokens BIGINT, lost_it BIGINT, lost_im BIGINT, skipped BIGINT, warnings BIGINT,
         skipped_reasons VARCHAR, warning_reasons VARCHAR, imdata_version VARCHAR,
+        quality_duplicates BIGINT, quality_empty_turns BIGINT, quality_empty_outputs BIGINT,
+        quality_assistant_first BIGINT, quality_repeated_roles BIGINT,
+        quality_instruction_outliers BIGINT, quality_output_outliers BIGINT, quality_skipped BIGINT,
+        quality VARCHAR,
         PRIMARY KEY (input_fingerprint, unit, tokenizer_fingerprint, template_fingerprint))""",
 )
 PROFILE_DELETE_EXAMPLES = """DELETE FROM profile_examples WHERE input_fingerprint = ? AND unit = ?
@@ -52,8 +57,8 @@ PROFILE_DELETE_EXAMPLES = """DELETE FROM profile_examples WHERE input_fingerprin
 PROFILE_DELETE_DATASET = """DELETE FROM profile_datasets WHERE input_fingerprint = ? AND unit = ?
     AND tokenizer_fingerprint = ? AND template_fingerprint = ?"""
 PROFILE_INSERT_EXAMPLES = """INSERT INTO profile_examples SELECT ?, ?, ?, ?, dataset, id, turns,
-    instruction, output, template, total, ratio, trained_it, trained_im, truncated, lost_it, lost_im
-    FROM profile_examples_in WHERE dataset = ?"""
+    instruction, output, template, total, ratio, trained_it, trained_im, truncated, lost_it, lost_im,
+    empty_output, assistant_first, repeated_role FROM profile_examples_in WHERE dataset = ?"""
 PROFILE_INSERT_DATASET = "INSERT INTO profile_datasets BY NAME SELECT * FROM profile_datasets_in"
 
 
@@ -91,6 +96,7 @@ def save_profile(con: Any, report: Any) -> int:
                     "template_name": report.template,
                     "skipped_reasons": json.dumps(dict(d.skipped), sort_keys=True),
                     "warning_reasons": json.dumps(dict(d.warnings), sort_keys=True),
+                    "quality": json.dumps(dict(d.quality), sort_keys=True),
                     "imdata_version": __version__,
                 }
             )

@@ -44,6 +44,7 @@ from imdata.manifest import (
     Data,
     Manifest,
     Measures,
+    api_call,
     field_values,
     length_profile,
     manifest_path,
@@ -118,6 +119,7 @@ def subset(
     output: str | os.PathLike[str] | None = None,
     to: str | None = None,
     force: bool = False,
+    command: str | None = None,
 ) -> SubsetReport:
     """Select ``n`` examples (or several sizes, or several seeds) and describe each selection.
 
@@ -141,6 +143,8 @@ def subset(
             ``.subset.json`` manifest beside each; ``None`` writes nothing.
         to: write a ``spans`` export format instead of canonical JSONL.
         force: overwrite existing outputs.
+        command: the command line that made the subsets, for the manifests (default: the
+            equivalent Python call).
     """
     sizes = [n] if isinstance(n, int) else list(n)
     seeds = [seed] if isinstance(seed, int) else list(seed)
@@ -190,6 +194,9 @@ def subset(
         to=to,
     )
     parent_profile = length_profile(m)
+    call = {"n": n, "strategy": strategy, "seed": seed, "nested": nested or None, **params}
+    call.update(output=Path(output).name if output is not None else None)
+    command = command or api_call("subset", pl_.inputs, {k: v for k, v in call.items() if k not in ("length_unit",)})
     subsets: list[Subset] = []
     for s in seeds:
         base: np.ndarray | None = None
@@ -224,7 +231,15 @@ def subset(
             if strategy == "ratio":
                 notes.append(ZERO_OUTPUT_RULE)
             notes += [w for w in warnings if f"for {k} " in w or "clashed" in w]
-            extra: dict[str, Any] = {"eligible": int(eligible.size), "parent_examples": len(exs)}
+            extra: dict[str, Any] = {
+                "eligible": int(eligible.size),
+                "parent_examples": len(exs),
+                "command": command,
+                "sources": pl_.mix(take),
+            }
+            bigger = [x for x in sorted(sizes) if x > k]
+            if output and bigger and (nested or not _seeded(strategy, target_ratio)):
+                extra["contained_in"] = Path(_output_name(output, bigger[0], s, len(sizes) > 1, len(seeds) > 1)).name
             if groups is not None:
                 extra["strata"] = _strata(groups, eligible, take)
             out_path = _output_name(output, k, s, len(sizes) > 1, len(seeds) > 1) if output else None

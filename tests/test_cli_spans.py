@@ -47,7 +47,7 @@ def test_data_errors_name_file_line_and_field(tmp_path: Path) -> None:
         + json.dumps({"conversations": [{"from": "human", "value": "q2"}, {"from": "wizard", "value": "a2"}]})
         + "\n"
     )
-    code, stdout, stderr = run("spans", str(bad), "-o", str(tmp_path / "o.jsonl"))
+    code, stdout, stderr = run("spans", str(bad), "-o", str(tmp_path / "o.jsonl"), "--on-error", "raise")
     assert code == 1 and stdout == ""
     assert "bad.jsonl, line 2: `conversations[1].from` is 'wizard'" in stderr and "--role-map wizard=" in stderr
     assert "Traceback" not in stderr and not (tmp_path / "o.jsonl").exists()

@@ -71,7 +71,8 @@ def test_alpaca_5k_keeps_empty_outputs_and_says_so(paper_report: object) -> None
     d = {d.name: d for d in paper_report.datasets}["alpagasus_claude_t45_alpaca"]  # type: ignore[attr-defined]
     assert dict(d.warnings) == {"empty-output": 4}
     assert d.to_dict()["warnings"] == {"total": 4, "reasons": {"empty-output": 4}}
-    assert "kept 4 records with empty turns" in paper_report.render("table")  # type: ignore[attr-defined]
+    assert "kept 4 records with warnings (empty-output 4)" in paper_report.render("table")  # type: ignore[attr-defined]
+    assert d.output_empty == 4 and d.quality["empty_outputs"] == 4 and d.quality["empty_turns"] == {"empty-output": 4}  # type: ignore[attr-defined]
 
 
 def test_trained_words_follow_the_word_kinds(paper_report: object) -> None:
@@ -259,8 +260,8 @@ def test_skipped_records_are_counted_in_the_report(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     with pytest.raises(ImdataError, match="line 2"):
-        profile(src)
-    report = profile(src, on_error="skip")
+        profile(src, on_error="raise")
+    report = profile(src)  # skip is the default
     (d,) = report.datasets
     assert d.examples == 2 and dict(d.skipped) == {"malformed-json": 1}
     assert json.loads(report.to_json())["datasets"][0]["skipped"] == {
@@ -314,7 +315,7 @@ def test_progress_is_reported_per_dataset() -> None:
     calls: list[tuple[str, int]] = []
     report = profile(
         [EXAMPLES / "tiny_chat.jsonl", EXAMPLES / "tiny_alpaca.json"],
-        on_progress=lambda name, done: calls.append((name, done)),
+        on_progress=lambda name, done, total: calls.append((name, done)),
         batch_size=2,
     )
     sizes = {d.name: d.examples for d in report.datasets}

@@ -169,16 +169,3 @@ def test_query_errors(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "the query failed" in res.stderr and "profile_examples" in res.stderr
     res = run("query", "--db", db, "DELETE FROM profile_datasets")
     assert res.exit_code == 1 and "read-only" in res.stderr
-
-
-def test_progress_line_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
-    from imdata.cli.profile import _ProgressLine
-
-    bar = _ProgressLine()
-    bar("a", 256)
-    bar("a", 300)
-    bar("b", 10)
-    bar.close()
-    err = capsys.readouterr().err
-    assert "\rprofiling a: 300 examples" in err and "\rprofiling b: 10 examples" in err
-    assert err.endswith("\n")

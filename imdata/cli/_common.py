@@ -192,3 +192,42 @@ def report_skips(logs: Mapping[str, SkipLog], *, rejects: str | None, force: boo
 def say(message: str) -> None:
     """Talk to the user on stderr (stdout is data)."""
     click.echo(message, err=True)
+
+
+def command_line(paths: tuple[str, ...] | list[str] = ()) -> str:
+    """The current command as a line to reproduce it, with ``paths`` written as file names.
+
+    Built from the parsed options (those that differ from their defaults), so a manifest
+    says the same for ``x``, ``./x`` and ``/abs/x``.
+    """
+    import shlex
+    from pathlib import Path
+
+    ctx = click.get_current_context()
+    short = {p: Path(p).name for p in paths if p}
+
+    def text(v: Any) -> str:
+        if isinstance(v, list | tuple):
+            return ",".join(str(x) for x in v)
+        return short.get(str(v), str(v))
+
+    args: list[str] = []
+    opts: list[str] = []
+    for p in ctx.command.params:
+        value = ctx.params.get(p.name or "")
+        if isinstance(p, click.Argument):
+            args += [text(v) for v in (value if isinstance(value, tuple) else (value,)) if v is not None]
+            continue
+        if not isinstance(p, click.Option) or p.expose_value is False or value in (None, False, ()):
+            continue
+        if value == p.default and not p.required:
+            continue
+        flag = max(p.opts, key=len)
+        if p.is_flag:
+            opts.append(flag)
+        elif p.multiple:
+            for v in value:
+                opts += [flag, text(v)]
+        else:
+            opts += [flag, text(value)]
+    return shlex.join(["imdata", ctx.info_name or "", *args, *opts])

@@ -98,7 +98,7 @@ def split(
     imdata split alpaca.json dolly.json code.json --by ratio --buckets 4 -o buckets/
     imdata split train.json --holdout 0.1 --by source -o split/
     """  # noqa: D301 - \b is click's no-rewrap marker
-    from imdata.cli._common import load_inputs, say
+    from imdata.cli._common import command_line, load_inputs, say
     from imdata.manifest import render_rows
     from imdata.split import split as run
 
@@ -119,6 +119,7 @@ def split(
         output=output,
         to=to,
         force=force,
+        command=command_line([*data, output]),
     )
     if rep.leaks is not None and not rep.leaks.matched:
         say(f"leak check: none of the {len(rep.parts[0].examples):,} held-out examples occur in the training side")

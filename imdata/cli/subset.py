@@ -101,7 +101,7 @@ def subset(
     imdata subset random_9k.json --n 1000,2000,5000 --nested --seeds 1,2,3 -o sah.jsonl
     imdata subset a.json b.json --n 1000 --strategy stratified --by source -o mix.jsonl
     """  # noqa: D301 - \b is click's no-rewrap marker
-    from imdata.cli._common import load_inputs, say
+    from imdata.cli._common import command_line, load_inputs, say
     from imdata.manifest import manifest_path, render_rows
     from imdata.subset import subset as select
 
@@ -128,6 +128,7 @@ def subset(
         output=output,
         to=to,
         force=force,
+        command=command_line([*data, output]),
     )
     for w in rep.warnings:
         say(f"warning: {w}")
