@@ -530,7 +530,7 @@ class _Columns:
                 pl.Series(c, vals, dtype=pl.Int64) if vals is not None else pl.Series(c, [None] * n, dtype=pl.Int64)
             )
         for c in _FLAG_COLUMNS:
-            flags = np.frombuffer(self.flags[c], dtype=np.int8).astype(bool) if n else []
+            flags: Any = np.frombuffer(self.flags[c], dtype=np.int8).astype(bool) if n else []
             data[c] = pl.Series(c, flags, dtype=pl.Boolean)
         df = pl.DataFrame(data)
         ratio = pl.when(pl.col("output") > 0).then(pl.col("instruction") / pl.col("output")).otherwise(None)

@@ -198,7 +198,10 @@ def test_huge_record_loads(tmp_path: Path) -> None:
 
 def test_undetectable_format_and_missing_path(tmp_path: Path) -> None:
     p = write_jsonl(tmp_path / "t.jsonl", [{"text": "plain"}])
-    with pytest.raises(FormatError, match=r"cannot tell the format from the fields \['text'\]; pass --input-format"):
+    with pytest.raises(
+        FormatError,
+        match=r"cannot tell the format from the fields \['text'\]; name them with --field .* or pass --input-format",
+    ):
         load(str(p))
     with pytest.raises(ImdataError, match="no such file"):
         load(str(tmp_path / "missing.jsonl"))

@@ -25,7 +25,8 @@ from imdata.cli._common import input_options, load_inputs, say, template_option,
 @input_options
 def audit(labels: str, source: str, template: str, tokenizer: str, expect: str | None, mask_column: str | None,
           align: str, report: str, html_out: str | None, worst: int, force: bool, fmt: str,
-          role_map: tuple[str, ...], on_error: str, rejects: str | None) -> None:  # fmt: skip
+          role_map: tuple[str, ...], field_map: tuple[str, ...], on_error: str,
+          rejects: str | None) -> None:  # fmt: skip
     """Audit the loss mask in LABELS (input_ids + labels or a 0/1 mask) against the spans of --source.
 
     \b
@@ -36,7 +37,7 @@ def audit(labels: str, source: str, template: str, tokenizer: str, expect: str |
     from imdata.reports.audit_text import render, render_html
     from imdata.reports.mask_audit import audit as run_audit
 
-    (ds,) = load_inputs((source,), fmt=fmt, role_map=role_map, on_error=on_error, rejects=rejects)
+    (ds,) = load_inputs((source,), fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects)
     result = run_audit(labels, source=ds, tokenizer=tokenizer, template=template, expect=expect,  # type: ignore[arg-type]
                        mask_column=mask_column, align=align, worst=worst)  # type: ignore[arg-type]  # fmt: skip
     click.echo(render(result, report))

@@ -96,6 +96,7 @@ def loss(
     force: bool,
     fmt: str,
     role_map: tuple[str, ...],
+    field_map: tuple[str, ...],
     on_error: str,
     rejects: str | None,
 ) -> None:
@@ -109,6 +110,8 @@ def loss(
     from imdata.evaluation import loss as run_loss
     from imdata.evaluation.report import check_report_dir, render, write_report
 
+    if field_map:
+        raise click.UsageError("--field is not read by `imdata loss` yet; profile or spans read it")
     if report_dir:
         check_report_dir(report_dir, force=force)  # before the models run, not after
     rep = run_loss(
