@@ -78,7 +78,7 @@ def table(outcomes: dict[tuple[str, str], tuple[str, str]]) -> str:
         elif get["parity"][0] == "skip":
             parity = "n/a (no `{% generation %}` template)"
         lines.append(
-            f"| {name} | {row['model'].replace('|', '&#124;')} | {mark[get['accepted'][0]]} | {system} | {oracle} "
+            f"| {name} | {row['model'].replace('|', chr(92) + '|')} | {mark[get['accepted'][0]]} | {system} | {oracle} "
             f"| {mark[get['first'][0]]} | {parity} |"
         )
     return head + "\n".join(lines) + "\n"
