@@ -214,7 +214,7 @@ def test_a_refused_record_is_a_bad_record(tmp_path: Path) -> None:
     data = _write_jsonl(tmp_path / "chat.jsonl", ALTERNATING)
     tmpl = str(Path(__file__).parent / "fixtures" / "templates" / "mistral-v0.2.jinja")
     out = tmp_path / "o.jsonl"
-    code, stdout, stderr = _cli("spans", data, "-t", tmpl, "-o", str(out))
+    code, stdout, stderr = _cli("spans", data, "-t", tmpl, "-o", str(out), "--on-error", "raise")
     assert code == 1 and stdout == "" and "Traceback" not in stderr and not out.exists()
     assert "chat.jsonl, line 2: `messages` of record 'two-users' cannot be rendered" in stderr
     assert "Conversation roles must alternate" in stderr and "--on-error skip" in stderr
