@@ -305,13 +305,13 @@ def _row(
     if to == "messages":
         return {"dataset": source, "id": ex.id, "messages": [m.to_dict() for m in ex.messages]}
     if to == "axolotl":
-        return {"id": ex.id, "segments": _segments(r, mode, bos)}
+        return {"id": ex.id, "segments": _segments(r, mode, bos, ex.untrained_turns)}
     row: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "id": ex.id,
         "source": source,
         "text": r.text,
-        "spans": [{"start": s.start, "end": s.end, "kind": s.kind, "turn": s.turn} for s in r.spans],
+        "spans": [_span(s, ex.untrained_turns) for s in r.spans],
         "provenance": prov,
     }
     if ex.meta:
@@ -323,18 +323,29 @@ def _row(
     return row
 
 
-def _segments(r: Rendered, mode: LossMode, bos: str | None) -> list[dict[str, Any]]:
+def _span(s: Any, off_turns: frozenset[int]) -> dict[str, Any]:
+    from imdata.spans import span_trained
+
+    d: dict[str, Any] = {"start": s.start, "end": s.end, "kind": s.kind, "turn": s.turn}
+    if off_turns and not span_trained(s, off_turns):
+        d["trained"] = False
+    return d
+
+
+def _segments(
+    r: Rendered, mode: LossMode, bos: str | None, off_turns: frozenset[int] = frozenset()
+) -> list[dict[str, Any]]:
     """Segments for axolotl's ``input_output`` dataset type.
 
     axolotl tokenizes each segment alone and adds no special tokens, so the BOS the
     tokenizer would add comes first, untrained.
     """
-    from imdata.spans import TRAINED_KINDS
+    from imdata.spans import TRAINED_KINDS, span_trained
 
     trained = TRAINED_KINDS[mode]
     segs: list[dict[str, Any]] = [{"label": False, "text": bos}] if bos else []
     for s in r.spans:
-        label = s.kind in trained
+        label = s.kind in trained and span_trained(s, off_turns)
         piece = r.text[s.start : s.end]
         if segs and segs[-1]["label"] == label:
             segs[-1]["text"] += piece

@@ -99,6 +99,11 @@ class Example:
         return cls(id=id, messages=tuple(Message(r, c) for r, c in pairs), source=source)
 
     @property
+    def untrained_turns(self) -> frozenset[int]:
+        """Indices of the messages the record excludes from the loss (``weight: 0``, ``train: false``)."""
+        return frozenset(i for i, m in enumerate(self.messages) if m.extra and not m.trained)
+
+    @property
     def first_instruction(self) -> str:
         """The first user turn with its context: the prompt the paper generates from."""
         for m in self.messages:

@@ -35,7 +35,7 @@ import numpy as np
 
 from imdata.choices import LOSS_MODES, LossMode
 from imdata.records import Example
-from imdata.templates import SPAN_KINDS, Rendered, SpanKind, Template
+from imdata.templates import SPAN_KINDS, Rendered, Span, SpanKind, Template
 from imdata.tokens import TokenizerInfo
 
 IGNORE_INDEX = -100
@@ -271,8 +271,42 @@ def _label_batch(
         bounds = span_token_bounds(r, enc, off)
         kinds = token_kinds(r, enc, bounds) if bounds is not None else token_kinds_from_offsets(r, enc, off)
         labels = np.where(table[kinds.astype(np.int64) + 1], ids, IGNORE_INDEX)
+        off_turns = ex.untrained_turns
+        if off_turns:
+            labels = _untrain(labels, r, off_turns, bounds, off, enc)
         tz = Tokenized(ex, r, ids, kinds, labels, enc, bounds, 0, off, as_text)
         yield tz if max_length is None else truncate(tz, max_length)
+
+
+def span_trained(span: Span, off_turns: frozenset[int]) -> bool:
+    """False for a span a record excludes from the loss.
+
+    That is the content (and EOS) of a turn with ``weight: 0`` / ``train: false``
+    (axolotl's per-message convention). Template text follows the loss mode as always.
+    """
+    return not (span.turn in off_turns and span.kind != "template")
+
+
+def _untrain(
+    labels: np.ndarray,
+    r: Rendered,
+    off_turns: frozenset[int],
+    bounds: np.ndarray | None,
+    off: np.ndarray,
+    enc: Any,
+) -> np.ndarray:
+    """``labels`` with the tokens of excluded turns set to ``IGNORE_INDEX``."""
+    out = labels.copy()
+    if bounds is not None:
+        for j, sp in enumerate(r.spans):
+            if not span_trained(sp, off_turns):
+                out[bounds[j] : bounds[j + 1]] = IGNORE_INDEX
+        return out
+    owner = _owners(r, off)
+    special = np.asarray(enc.special_tokens_mask, dtype=bool)
+    dropped = np.array([not span_trained(sp, off_turns) for sp in r.spans], dtype=bool)
+    out[dropped[owner] & ~special] = IGNORE_INDEX
+    return out
 
 
 def truncate(tz: Tokenized, max_length: int) -> Tokenized:

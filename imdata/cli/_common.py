@@ -123,9 +123,23 @@ def tokenizer_option(required: bool = False) -> Callable[[F], F]:
         "-k",
         "tokenizer",
         required=required,
-        help="tokenizer.json file, a folder with one, or a hub id (online only).",
+        callback=_check_tokenizer,
+        help="tokenizer.json file, a folder with one, or a hub id owner/name (online only).",
         **extra,
     )
+
+
+def _check_tokenizer(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A missing local path fails at once, before any data is read or anything is sent to the hub."""
+    import os
+
+    from imdata.errors import TokenizerError
+    from imdata.tokens import looks_like_path
+
+    if value and looks_like_path(value) and not os.path.exists(os.path.expanduser(value)):
+        # the library's own error, so the message is the one line load_tokenizer would give
+        raise TokenizerError(f"{value}: no such tokenizer file or folder; check the path (a hub id is owner/name)")
+    return value
 
 
 def output_options(f: F) -> F:
