@@ -273,7 +273,8 @@ def test_errors_name_the_file_the_row_and_the_fix(tmp_path: Path) -> None:
     assert "`nope` is not a column (columns: input_ids, labels)" in res.stderr
     assert "Traceback" not in res.output
     (tmp_path / "x.txt").write_text("hi")
-    res = CliRunner().invoke(main, ["audit", str(tmp_path / "x.txt"), "--source", TINY, "-k", "gpt2.json"])
+    gpt2 = str(shared("tokenizers/gpt2/tokenizer.json"))  # a real path: a missing one now fails first, at parse time
+    res = CliRunner().invoke(main, ["audit", str(tmp_path / "x.txt"), "--source", TINY, "-k", gpt2])
     assert res.exit_code == 1 and "is not a datasets folder, .jsonl, .json or .parquet file" in res.stderr
     res = CliRunner().invoke(main, ["audit", "x.jsonl", "--source", TINY, "--expect", "it"])
     assert res.exit_code == 2 and "--tokenizer" in res.stderr
