@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imdata.dataset import Dataset, FormatChoice, OnError, load
-from imdata.errors import OptionError, OutputError
+from imdata.errors import OptionError, OutputError, TemplateError
 from imdata.records import Role
 
 if TYPE_CHECKING:
@@ -369,6 +369,8 @@ def render_card(
     """The card as markdown, from ``template_file`` (default: the package's ``card.md.j2``)."""
     import jinja2
 
+    from imdata.sandbox import render_bounded, sandbox_environment
+
     if template_file is None:
         from importlib.resources import files
 
@@ -378,14 +380,17 @@ def render_card(
         if not p.is_file():
             raise OptionError(f"--card-template {p}: no such file; give a Jinja markdown template")
         source = p.read_text(encoding="utf-8")
-    env = jinja2.Environment(
+    # a card template from a file is a stranger's code: sandboxed and bounded, like chat templates
+    env = sandbox_environment(
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True
     )
+    name = f"card template {template_file or CARD_TEMPLATE}"
     try:
         tpl = env.from_string(source)
-        text = tpl.render(card=c, w=c.word_summary, t=c.token_summary, figures=list(figures), num=_num)
     except jinja2.TemplateError as e:
-        raise OptionError(f"card template {template_file or CARD_TEMPLATE}: {e}; fix the template") from None
+        raise TemplateError(f"{name}: {e}; fix the template") from None
+    context = {"card": c, "w": c.word_summary, "t": c.token_summary, "figures": list(figures), "num": _num}
+    text = render_bounded(tpl, context, name=name)
     return text.rstrip("\n") + "\n"
 
 

@@ -59,9 +59,10 @@ class JinjaTemplate:
 
     def __post_init__(self) -> None:
         from jinja2 import TemplateError as JinjaError
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-        env = ImmutableSandboxedEnvironment(
+        from imdata.sandbox import sandbox_environment
+
+        env = sandbox_environment(
             trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols", _generation_tag()]
         )
         env.filters["tojson"] = lambda x, indent=None, **_: json.dumps(x, ensure_ascii=False, indent=indent)
@@ -79,23 +80,16 @@ class JinjaTemplate:
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def _run(self, messages: Sequence[dict[str, str]], *, generation: bool) -> str:
-        from jinja2 import TemplateError as JinjaError
+        from imdata.sandbox import render_bounded
 
+        context = {"messages": list(messages), "bos_token": self.bos, "eos_token": self.eos,
+                   "add_generation_prompt": generation}  # fmt: skip
         try:
-            return str(
-                self._compiled.render(
-                    messages=list(messages),
-                    bos_token=self.bos,
-                    eos_token=self.eos,
-                    add_generation_prompt=generation,
-                )
-            )
+            return render_bounded(self._compiled, context, name=self.name)
         except _TemplateRaised as e:
             raise TemplateError(
                 f"{self.name}: the chat template refused the conversation: {e}", reason="template-raised"
             ) from None
-        except JinjaError as e:
-            raise TemplateError(f"{self.name}: the chat template failed ({e})") from None
 
     def render(self, example: Example) -> Rendered:
         msgs = example.messages
@@ -213,7 +207,7 @@ def _generation_tag() -> Any:
     return Generation
 
 
-class _TemplateRaised(Exception):
+class _TemplateRaised(TemplateError):
     pass
 
 
