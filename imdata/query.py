@@ -19,6 +19,14 @@ from imdata.errors import ImdataError
 from imdata.summary import md_table, text_table
 
 TABLES_SQL = "SELECT table_name FROM information_schema.tables ORDER BY table_name"
+#: the store is opened read-only, cut off from files and the network, and this cannot be undone
+#: by the query (``SET``, ``INSTALL``, ``LOAD``, ``ATTACH``, ``COPY``, ``read_csv`` are refused)
+LOCKED_DOWN: dict[str, str | bool | int | float | list[str]] = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "lock_configuration": True,
+}
 
 
 @dataclass(frozen=True)
@@ -65,13 +73,15 @@ def _cell(v: Any) -> str:
 
 
 def query(db: str | Path, sql: str) -> QueryResult:
-    """Run ``sql`` against the store at ``db``, read-only."""
+    """Run ``sql`` against the store at ``db``: read-only, with no access to other files or the network."""
     import duckdb
 
+    if not sql.strip():
+        raise ImdataError('the query is empty; give SQL, e.g. "SELECT * FROM profile_datasets"')
     if not Path(db).is_file():
         raise ImdataError(f"--db {db}: no such store; create it with `imdata profile DATA --db {db}`")
     try:
-        con = duckdb.connect(str(db), read_only=True)
+        con = duckdb.connect(str(db), read_only=True, config=LOCKED_DOWN)
     except duckdb.Error as e:
         raise ImdataError(f"--db {db}: cannot open it as a DuckDB file ({e})") from None
     try:
@@ -81,13 +91,20 @@ def query(db: str | Path, sql: str) -> QueryResult:
         cols = tuple(d[0] for d in cur.description)
         return QueryResult(cols, tuple(cur.fetchall()))
     except duckdb.Error as e:
-        tables = ", ".join(r[0] for r in con.execute(TABLES_SQL).fetchall()) or "none yet"
         msg = str(e).strip().splitlines()[0]
+        if not isinstance(e, duckdb.PermissionException) and "locked" not in msg and "read-only" not in msg:
+            raise _failed(db, con, msg) from None
         raise ImdataError(
-            f"--db {db}: the query failed: {msg}; the store is read-only here and has the tables {tables}"
+            f"--db {db}: the query was refused ({msg}); `imdata query` only reads the store's own tables, "
+            "never other files, extensions or the network"
         ) from None
     finally:
         con.close()
+
+
+def _failed(db: str | Path, con: Any, msg: str) -> ImdataError:
+    tables = ", ".join(r[0] for r in con.execute(TABLES_SQL).fetchall()) or "none yet"
+    return ImdataError(f"--db {db}: the query failed: {msg}; the store is read-only here and has the tables {tables}")
 
 
 __all__ = ["QueryResult", "query"]
