@@ -10,23 +10,19 @@ imported (it alone costs about 90 MiB): the features are written from the Arrow 
 which may hold strings, signed integers and lists of them. The fingerprint is a hash of the
 rows, so the same rows give the same folder, byte for byte.
 
-Everything is written into a temporary folder beside ``out``, renamed into place at the end.
+Everything is written into a temporary folder beside ``out`` by the one writer
+(:mod:`imdata.atomic`), renamed into place at the end.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from imdata.errors import OutputError
 
 #: rows per Arrow record batch
 BATCH_ROWS = 256
@@ -35,51 +31,52 @@ SHARD_BYTES = 500 << 20
 
 
 def write_dataset_folder(rows: Iterable[Mapping[str, Any]], out: Path, schema: Any, *, force: bool) -> int:
-    """Write ``rows`` (dicts with the ``schema``'s columns) as a ``datasets`` folder; return the row count."""
+    """Write ``rows`` (dicts with the ``schema``'s columns) as a ``datasets`` folder; return the row count.
+
+    Through the one writer (:class:`imdata.atomic.Outputs`): checked first, filled beside
+    ``out``, renamed into place.
+    """
+    from imdata.atomic import Outputs
+
+    with Outputs(force=force) as group:
+        return fill_dataset_folder(rows, group.folder(out), schema)
+
+
+def fill_dataset_folder(rows: Iterable[Mapping[str, Any]], tmp: Path, schema: Any) -> int:
+    """Write the ``datasets`` folder's files into the (new, empty but for imdata's mark) folder ``tmp``."""
     import pyarrow as pa
 
     features = {f.name: _feature(f.type) for f in schema}
     schema = schema.with_metadata({"huggingface": json.dumps({"info": {"features": features}})})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
-    try:
-        digest = hashlib.sha256()
-        files: list[Path] = []
-        total = size = 0
-        writer: Any = None
-        for batch in _batches(rows, schema):
-            if writer is None:
-                files.append(tmp / f"shard-{len(files)}.arrow")
-                writer = pa.ipc.new_stream(str(files[-1]), schema)
-            writer.write_batch(batch)
-            total += batch.num_rows
-            size += batch.nbytes
-            for col in batch.columns:
-                for buf in col.buffers():
-                    if buf is not None:
-                        digest.update(buf)
-            if size >= SHARD_BYTES:
-                writer.close()
-                writer, size = None, 0
-        if writer is None and not files:  # no rows: one empty data file, as save_to_disk writes
-            files.append(tmp / "shard-0.arrow")
+    digest = hashlib.sha256()
+    files: list[Path] = []
+    total = size = 0
+    writer: Any = None
+    for batch in _batches(rows, schema):
+        if writer is None:
+            files.append(tmp / f"shard-{len(files)}.arrow")
             writer = pa.ipc.new_stream(str(files[-1]), schema)
-        if writer is not None:
+        writer.write_batch(batch)
+        total += batch.num_rows
+        size += batch.nbytes
+        for col in batch.columns:
+            for buf in col.buffers():
+                if buf is not None:
+                    digest.update(buf)
+        if size >= SHARD_BYTES:
             writer.close()
-        names = [f"data-{k:05d}-of-{len(files):05d}.arrow" for k in range(len(files))]
-        for f, name in zip(files, names, strict=True):
-            f.rename(tmp / name)
-        _write_json(tmp / "state.json", _state(names, digest.hexdigest()[:16]), sort_keys=True)
-        info = {"citation": "", "description": "", "features": features, "homepage": "", "license": ""}
-        _write_json(tmp / "dataset_info.json", info, sort_keys=False)
-        if out.exists():
-            if not force:
-                raise OutputError(f"{out}: already exists; pass --force to overwrite it")
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            writer, size = None, 0
+    if writer is None and not files:  # no rows: one empty data file, as save_to_disk writes
+        files.append(tmp / "shard-0.arrow")
+        writer = pa.ipc.new_stream(str(files[-1]), schema)
+    if writer is not None:
+        writer.close()
+    names = [f"data-{k:05d}-of-{len(files):05d}.arrow" for k in range(len(files))]
+    for f, name in zip(files, names, strict=True):
+        f.rename(tmp / name)
+    _write_json(tmp / "state.json", _state(names, digest.hexdigest()[:16]), sort_keys=True)
+    info = {"citation": "", "description": "", "features": features, "homepage": "", "license": ""}
+    _write_json(tmp / "dataset_info.json", info, sort_keys=False)
     return total
 
 

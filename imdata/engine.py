@@ -534,8 +534,8 @@ def spans(
     import orjson
 
     from imdata import __version__
+    from imdata.atomic import Outputs, check_destinations
     from imdata.export import ExportReport, _merge, _template
-    from imdata.io import atomic_output, check_writable
     from imdata.tokens import load_tokenizer
 
     if not output.lower().endswith((".jsonl", ".json", ".ndjson")):
@@ -544,7 +544,8 @@ def spans(
         raise OptionError("--to hf writes token ids and labels, so it needs --tokenizer")
     if max_length is not None and tokenizer is None:
         raise OptionError("--max-length counts tokens, so it needs --tokenizer")
-    check_writable(__import__("pathlib").Path(output), force=force)
+    manifest = output + ".manifest.json"
+    check_destinations({"-o": output, "manifest": manifest}, force=force)
     tok = load_tokenizer(tokenizer) if tokenizer else None
     tmpl = _template(template, tok)
     names = [dataset_name(p) for p in paths]
@@ -564,10 +565,6 @@ def spans(
         rows, log = split_rows(found, path, on_error, detected)
         frames.append(rows)
         logs.append(log)
-    with atomic_output(output, force=force, binary=True) as fh:
-        for rows in frames:
-            for line in rows["line"]:
-                fh.write(line)
     ids = [x for rows in frames for x in rows["id"]]
     tot = {k: sum(int(rows[k].sum()) for rows in frames) for k in _SPAN_STATS[1:]}
     flagged = {k: [x for rows in frames for x in rows.filter(rows[k] > 0)["id"]] for k in ("zero", "marker", "no_eot")}
@@ -580,8 +577,14 @@ def spans(
         warnings=_merge(g.warning_counts for g in logs), provenance=prov, turns_without_eot=tot["no_eot"],
         examples_without_eot=flagged["no_eot"][:100], content_special_tokens=tot["specials"],
     )  # fmt: skip
-    with atomic_output(output + ".manifest.json", force=True, binary=True) as fh:
-        fh.write(orjson.dumps(report.to_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2))
+    with Outputs(force=force) as group:
+        fh = group.file(output, binary=True)
+        for rows in frames:
+            for line in rows["line"]:
+                fh.write(line)
+        group.file(manifest, binary=True).write(
+            orjson.dumps(report.to_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
+        )
     return report, logs
 
 

@@ -23,10 +23,10 @@ import numpy as np
 import orjson
 
 from imdata import __version__
+from imdata.atomic import Outputs, check_destinations
 from imdata.choices import EXPORT_FORMATS, ExportFormat
 from imdata.dataset import Dataset, SkipLog, Stream
 from imdata.errors import OptionError
-from imdata.io import atomic_output, check_writable
 from imdata.records import Example, Message
 from imdata.spans import IGNORE_INDEX, LossMode, Tokenized, tokenize_examples, truncate
 from imdata.templates import Rendered, Template, get_template
@@ -126,15 +126,33 @@ def spans(
     }
     out = Path(output)
     as_folder = to == "hf" and not _is_file_name(out)
-    check_writable(out, force=force)
-    stats = _Stats()
-    rows = _rows(examples, tmpl, tok, mode, max_length, to, names, prov, stats, batch_size)
-    if as_folder:
-        _write_hf_folder(rows, out, force=force)
-    else:
-        with atomic_output(out, force=force, binary=True) as fh:
-            _write_jsonl(rows, fh)
-    report = ExportReport(
+    manifest = out.with_name(out.name + ".manifest.json")
+    check_destinations({"-o": out, "manifest": manifest}, force=force, folders=("-o",) if as_folder else ())
+    with Outputs(force=force) as group:
+        stats = _Stats()
+        rows = _rows(examples, tmpl, tok, mode, max_length, to, names, prov, stats, batch_size)
+        if as_folder:
+            _write_hf_folder(rows, group.folder(out))
+        else:
+            _write_jsonl(rows, group.file(out, binary=True))
+        report = _report(out, to, mode, tmpl, tok, stats, logs(), prov)
+        group.file(manifest, binary=True).write(
+            orjson.dumps(report.to_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
+        )
+    return report
+
+
+def _report(
+    out: Path,
+    to: str,
+    mode: str,
+    tmpl: Template,
+    tok: TokenizerInfo | None,
+    stats: _Stats,
+    logs: Sequence[SkipLog],
+    prov: dict[str, Any],
+) -> ExportReport:
+    return ExportReport(
         output=str(out),
         to=to,
         mode=mode if tok is not None or to == "axolotl" else None,
@@ -151,14 +169,10 @@ def spans(
         turns_without_eot=stats.without_eot,
         examples_without_eot=stats.without_eot_ids,
         content_special_tokens=stats.content_specials,
-        skipped=_merge(log.counts for log in logs()),
-        warnings=_merge(log.warning_counts for log in logs()),
+        skipped=_merge(log.counts for log in logs),
+        warnings=_merge(log.warning_counts for log in logs),
         provenance=prov,
     )
-    manifest = out.with_name(out.name + ".manifest.json")
-    with atomic_output(manifest, force=True, binary=True) as fh:
-        fh.write(orjson.dumps(report.to_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2))
-    return report
 
 
 def _template(
@@ -365,14 +379,15 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"cannot serialise {type(obj).__name__}")
 
 
-def _write_hf_folder(rows: Iterator[dict[str, Any]], out: Path, *, force: bool) -> None:
+def _write_hf_folder(rows: Iterator[dict[str, Any]], tmp: Path) -> None:
+    """Write the rows as a ``datasets`` folder into ``tmp`` (a folder of :class:`Outputs`), batch by batch."""
     import pyarrow as pa
 
-    from imdata.arrow_folder import write_dataset_folder
+    from imdata.arrow_folder import fill_dataset_folder
 
     ints = pa.list_(pa.int32())
     schema = pa.schema([("id", pa.string()), ("input_ids", ints), ("labels", ints)])
-    write_dataset_folder(rows, out, schema, force=force)
+    fill_dataset_folder(rows, tmp, schema)
 
 
 __all__ = [

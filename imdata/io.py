@@ -13,13 +13,14 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from imdata.errors import DataError, FormatError, ImdataError, OutputError
+from imdata.atomic import atomic_output as atomic_output  # re-exported: callers write through io
+from imdata.atomic import check_destination
+from imdata.errors import DataError, FormatError, ImdataError
 
 _TEXT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".parquet")
 _BATCH_ROWS = 4096
@@ -417,31 +418,6 @@ def _hash_file(path: Path, h: Any) -> None:
             h.update(chunk)
 
 
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike[str], *, force: bool = False, binary: bool = False) -> Iterator[IO[Any]]:
-    """Write to a temporary file beside ``path`` and rename it into place on success.
-
-    A crash or an exception leaves no partial output. An existing output is kept unless
-    ``force``.
-    """
-    target = Path(path)
-    check_writable(target, force=force)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        fh: IO[Any] = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="\n")
-        with fh:
-            yield fh
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def check_writable(target: Path, *, force: bool) -> None:
-    """Refuse to overwrite an existing output without ``force``."""
-    if target.exists() and not force:
-        raise OutputError(f"{target}: already exists; pass --force to overwrite it")
-    if target.exists() and target.is_dir() and not force:
-        raise OutputError(f"{target}: is a folder; choose a file name")
+    """Refuse a destination that exists without ``force`` or cannot be written (see :mod:`imdata.atomic`)."""
+    check_destination(target, force=force)

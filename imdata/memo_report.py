@@ -241,10 +241,13 @@ def write_report(report: MemorizationReport, directory: str, *, top: int = 3, fo
         memo_plots.plot_differences(report, d / figures[2], force=True)
     import polars as pl
 
+    from imdata.escape import csv_safe_frame
+
     frames = [r.pairs_frame.with_columns(pl.lit(r.name).alias("run")) for r in report.runs]
     with io.atomic_output(d / "pairs.csv", force=True) as fh:
         if frames:
-            fh.write(pl.concat(frames).select("run", pl.exclude("run")).write_csv())
+            # pairs hold the model's and the data's text: no cell may run as a spreadsheet formula
+            fh.write(csv_safe_frame(pl.concat(frames).select("run", pl.exclude("run"))).write_csv())
     t = report.train
     files = ", ".join(f"`{p}` (sha256 {f[:12]})" for p, f in zip(t.paths, t.fingerprints, strict=True))
     lines = [

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from imdata.errors import ImdataError
+from imdata.escape import csv_safe
 from imdata.summary import md_table, text_table
 
 TABLES_SQL = "SELECT table_name FROM information_schema.tables ORDER BY table_name"
@@ -58,7 +59,7 @@ class QueryResult:
             buf = io.StringIO()
             w = csv.writer(buf, lineterminator="\n")
             w.writerow(self.columns)
-            w.writerows(["" if v is None else v for v in r] for r in self.rows)
+            w.writerows(["" if v is None else csv_safe(v) for v in r] for r in self.rows)
             return buf.getvalue().rstrip("\n")
         cells = [[_cell(v) for v in r] for r in self.rows]
         return (md_table if fmt == "markdown" else text_table)(list(self.columns), cells)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from imdata.dataset import Dataset
 from imdata.errors import ImdataError
+from imdata.escape import terminal_safe
 from imdata.records import Example
 from imdata.spans import (
     IGNORE_INDEX,
@@ -122,7 +123,8 @@ _BG = {  # light backgrounds, so black text stays readable on them
 
 
 def _visible(text: str) -> str:
-    return text.replace("\n", "↵\n").replace("\t", "→\t")
+    # the data's own escape sequences are shown, never run: only imdata's colours reach the terminal
+    return terminal_safe(text).replace("\n", "↵\n").replace("\t", "→\t")
 
 
 def render_terminal(view: ShowView, *, color: bool = True) -> str:
@@ -164,7 +166,7 @@ def _legend(view: ShowView, *, color: bool) -> str:
             tot, tr = counts[kind]
             label = f"{kind} {tr}/{tot}"
             items.append(f"\x1b[{_FG[kind]}m{label}\x1b[0m" if color else label)
-    head = (
+    head = terminal_safe(
         f"{view.example_id} · template {view.template} · mode {view.mode} · "
         f"{view.trained}/{len(view.pieces)} {unit} trained"
     )

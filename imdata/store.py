@@ -10,16 +10,52 @@ constants and a ``save_*`` function below its marker.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
+from imdata.errors import OutputError
 
-def connect(path: str | Path) -> Any:
-    """Open (or create) the store at ``path``."""
+#: how long a writer waits for another process to release the store before it gives up
+LOCK_WAIT_SECONDS = 60.0
+
+
+def check_store(path: str | Path) -> None:
+    """Refuse, before any work, a ``--db`` that cannot be written: a folder, a device, a read-only folder."""
+    from imdata.atomic import check_folder_writable
+
+    p = Path(path)
+    if p.exists() and not p.is_file():
+        raise OutputError(f"--db {p}: is not a regular file; give the path of a DuckDB file")
+    check_folder_writable(p.parent, f"--db {p}")
+
+
+def connect(path: str | Path, *, wait: float | None = None) -> Any:
+    """Open (or create) the store at ``path``, waiting up to ``wait`` seconds for another writer.
+
+    DuckDB lets one process write a file at a time; a second one waits here (the work it
+    is about to store is kept), and after the bound gets one clear error.
+    """
     import duckdb
 
+    check_store(path)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(path))
+    bound = LOCK_WAIT_SECONDS if wait is None else wait
+    deadline = time.monotonic() + bound
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower():
+                raise OutputError(f"--db {path}: cannot open it ({str(e).splitlines()[0]})") from None
+            if time.monotonic() >= deadline:
+                raise OutputError(
+                    f"--db {path}: another process is writing this store and held it for over {bound:g} s; "
+                    "run again when it is done, or use another --db file"
+                ) from None
+            time.sleep(0.2)
+        except duckdb.Error as e:
+            raise OutputError(f"--db {path}: cannot open it as a DuckDB file ({str(e).splitlines()[0]})") from None
 
 
 # --- profile tables -----------------------------------------------------------------------

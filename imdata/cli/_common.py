@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import click
 
 from imdata.dataset import FORMAT_CHOICES, ON_ERROR, Dataset, SkipLog, Stream, load, parse_role_map
+from imdata.errors import OutputError
 from imdata.formats import parse_fields
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -149,6 +150,27 @@ def output_options(f: F) -> F:
     return f
 
 
+def check_outputs(
+    outputs: Mapping[str, str | None],
+    *,
+    force: bool,
+    folders: tuple[str, ...] = (),
+    also: Mapping[str, str | None] = {},
+) -> None:
+    """Check every destination before any work (see :mod:`imdata.atomic`).
+
+    ``outputs`` maps an option (``-o``, ``manifest``, ``--rejects``) to its path; ``also``
+    holds paths that only must differ from those (e.g. a name that several outputs derive from).
+    """
+    from imdata.atomic import check_destinations, same_path
+
+    check_destinations(outputs, force=force, folders=folders)
+    for option, path in (also or {}).items():
+        for other, taken in outputs.items():
+            if path is not None and taken is not None and same_path(path, taken):
+                raise OutputError(f"{other} {taken}: is also {option}; give each output its own path")
+
+
 def load_inputs(
     paths: tuple[str, ...],
     *,
@@ -162,6 +184,7 @@ def load_inputs(
     """Load every input, say what was skipped on stderr, and write the rejects file if asked."""
     from imdata.cli._progress import Progress
 
+    check_outputs({"--rejects": rejects}, force=force)
     roles = parse_role_map(role_map)
     fmap = parse_fields(fields)
     bar = Progress("reading")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from imdata.cli._common import input_options, load_inputs, say, template_option, tokenizer_option
+from imdata.cli._common import check_outputs, input_options, load_inputs, say, template_option, tokenizer_option
 
 
 @click.command()
@@ -69,6 +69,7 @@ def card(
     from imdata.card import MAX_LENGTHS, write_card
     from imdata.card import card as make_card
 
+    check_outputs({"-o": output, "--rejects": rejects}, force=force)
     (ds,) = load_inputs(
         (data,), fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects, force=force
     )

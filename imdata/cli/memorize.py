@@ -104,6 +104,9 @@ def memorize(
     from imdata import memo_report, store
     from imdata.memorization import memorize as run_memorize
 
+    if db:
+        store.check_store(db)  # before the scoring, not after it
+
     rep = run_memorize(
         list(train),
         list(outputs),

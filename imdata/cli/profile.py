@@ -99,7 +99,7 @@ def profile(
 
     if tokenizer and unit in ("words", "chars"):
         say(f"measuring in {unit}; --tokenizer only sets the template's EOS/BOS strings")
-    _check_outputs(rejects, plots, force)
+    _check_outputs(rejects, plots, db, force)
     started = time.perf_counter()
     bar = Progress("profiling", unit="examples")
     report = run_profile(
@@ -151,7 +151,7 @@ def profile(
             say(f"wrote {p}")
 
 
-def _check_outputs(rejects: str | None, plots: str | None, force: bool) -> None:
+def _check_outputs(rejects: str | None, plots: str | None, db: str | None, force: bool) -> None:
     """Fail before the work, not after it, when an output cannot be written."""
     from pathlib import Path
 
@@ -159,6 +159,12 @@ def _check_outputs(rejects: str | None, plots: str | None, force: bool) -> None:
 
     if rejects:
         io.check_writable(Path(rejects), force=force)
+    if db:
+        from imdata.cli._common import check_outputs
+        from imdata.store import check_store
+
+        check_store(db)
+        check_outputs({"--rejects": rejects}, force=force, also={"--db": db, "--plots": plots})
     if plots:
         from imdata.plots import plot_paths
 

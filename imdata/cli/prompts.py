@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from imdata.choices import PROMPT_FORMS
-from imdata.cli._common import input_options, load_inputs, output_options, say, template_option
+from imdata.cli._common import check_outputs, input_options, load_inputs, output_options, say, template_option
 
 
 @click.command()
@@ -40,6 +40,7 @@ def prompts(
     """
     from imdata.prompts import prompts as write_prompts
 
+    check_outputs({"-o": output, "--rejects": rejects}, force=force)
     datasets = load_inputs(
         train, fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects, force=force
     )

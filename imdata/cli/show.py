@@ -5,7 +5,15 @@ from __future__ import annotations
 import click
 
 from imdata.choices import LOSS_MODES
-from imdata.cli._common import input_options, load_inputs, render_options, say, template_option, tokenizer_option
+from imdata.cli._common import (
+    check_outputs,
+    input_options,
+    load_inputs,
+    render_options,
+    say,
+    template_option,
+    tokenizer_option,
+)
 
 
 @click.command()
@@ -68,6 +76,7 @@ def show(
 
     if index is not None and ident is not None:
         raise click.UsageError("give --index or --id, not both")
+    check_outputs({"--html": html_out, "--rejects": rejects}, force=force)
     (ds,) = load_inputs((data,), fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects)
     view = build(ds, index=index, id=ident, template=template, tokenizer=tokenizer, mode=mode, eot=eot, date=date)  # type: ignore[arg-type]
     use_color = sys.stdout.isatty() if color is None else color

@@ -8,6 +8,7 @@ import click
 
 from imdata.choices import EXPORT_FORMATS, LOSS_MODES
 from imdata.cli._common import (
+    check_outputs,
     input_options,
     open_inputs,
     output_options,
@@ -78,6 +79,9 @@ def spans(
     """  # noqa: D301 - \b is click's no-rewrap marker
     from imdata.export import spans as export_spans
 
+    manifest = output + ".manifest.json"
+    outputs = {"-o": output, "manifest": manifest, "--rejects": rejects}
+    check_outputs(outputs, force=force, folders=("-o",) if to == "hf" else ())
     if engine == "ray":
         if eot is not None or date is not None:
             raise click.UsageError("--eot and --date work with --engine local only (for now)")

@@ -98,10 +98,11 @@ def split(
     imdata split alpaca.json dolly.json code.json --by ratio --buckets 4 -o buckets/
     imdata split train.json --holdout 0.1 --by source -o split/
     """  # noqa: D301 - \b is click's no-rewrap marker
-    from imdata.cli._common import command_line, load_inputs, say
+    from imdata.cli._common import check_outputs, command_line, load_inputs, say
     from imdata.manifest import render_rows
     from imdata.split import split as run
 
+    check_outputs({"--rejects": rejects}, force=force, also={"-o": output})
     sets = load_inputs(
         data, fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects, force=force
     )

@@ -101,12 +101,13 @@ def subset(
     imdata subset random_9k.json --n 1000,2000,5000 --nested --seeds 1,2,3 -o sah.jsonl
     imdata subset a.json b.json --n 1000 --strategy stratified --by source -o mix.jsonl
     """  # noqa: D301 - \b is click's no-rewrap marker
-    from imdata.cli._common import command_line, load_inputs, say
+    from imdata.cli._common import check_outputs, command_line, load_inputs, say
     from imdata.manifest import manifest_path, render_rows
     from imdata.subset import subset as select
 
     if seed is not None and seeds is not None:
         raise click.UsageError("give --seed or --seeds, not both")
+    check_outputs({"--rejects": rejects}, force=force, also={"-o": output})
     sets = load_inputs(
         data, fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects, force=force
     )
