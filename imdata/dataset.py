@@ -199,13 +199,16 @@ def iter_examples(
                 fields=fields,
                 text=rec.text,
             )
+            kept = []  # a record is taken whole or not at all: a seed task's instances are all checked first
             for ex in list(found):
                 out = ids.assign(ex, path, rec.where, on_error, log)
                 if check is not None:
                     _check(check, out, path, rec.where)
+                kept.append(out)
+            for out in kept:
                 for w in empty_turns(out, path, rec.where):
                     log.warn(w)
-                yield out
+            yield from kept
         except DataError as err:
             if on_error == "raise":
                 raise

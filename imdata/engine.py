@@ -65,37 +65,11 @@ class StageSpec:
 
 
 def raw_records(fh: Any, path: str) -> Iterator[io.RawRecord]:
-    """The raw records of one (already decompressed) binary stream, as :func:`imdata.io.iter_raw`."""
+    """The raw records of one stream of stored bytes: the local reader's own code (:mod:`imdata.readers`)."""
+    from imdata.readers import decompressed, read_records
+
     kind = io.kind_of(path) if os.path.exists(path) else _kind_from_name(path)
-    if kind == "jsonl":
-        yield from _jsonl_records(fh)
-        return
-    data = fh.read()
-    if kind == "json":
-        import json
-
-        try:
-            doc = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            msg = f"is not valid JSON or UTF-8 ({e})"
-            raise DataError(path, "", "", msg, "fix the file", reason="malformed-json") from None
-        for i, rec in enumerate(io._unwrap(doc, path), 1):
-            yield io.RawRecord(f"record {i}", i, rec)
-        return
-    import polars as pl
-
-    if kind == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        frames: Any = (pl.from_arrow(b) for b in pq.ParquetFile(pa.BufferReader(data)).iter_batches(4096))
-    else:
-        frames = [pl.read_csv(data, infer_schema=False)]
-    n = 0
-    for frame in frames:
-        for row in frame.iter_rows(named=True):
-            n += 1
-            yield io.RawRecord(f"row {n}", n, io._decode_json_cells(row))
+    yield from read_records(decompressed(fh, path), path, kind)
 
 
 def _kind_from_name(path: str) -> str:
@@ -104,35 +78,6 @@ def _kind_from_name(path: str) -> str:
         if name.endswith(suffix):
             return kind
     return "parquet"
-
-
-def _jsonl_records(fh: Any) -> Iterator[io.RawRecord]:
-    import json
-
-    rest = b""
-    n = 0
-    while True:
-        chunk = fh.read(1 << 22)
-        lines = (rest + chunk).split(b"\n")
-        rest = lines.pop() if chunk else b""
-        for raw in lines:
-            n += 1
-            if not raw.strip():
-                continue
-            where = f"line {n}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                bad = io._Bad("invalid-utf8", f"is not valid UTF-8 (byte {e.start})", "re-encode the file as UTF-8")
-                yield io.RawRecord(where, n, bad)
-                continue
-            try:
-                yield io.RawRecord(where, n, json.loads(line))
-            except json.JSONDecodeError as e:
-                msg = f"is not valid JSON ({e.msg} at column {e.colno})"
-                yield io.RawRecord(where, n, io._Bad("malformed-json", msg, "fix or remove the line"))
-        if not chunk:
-            return
 
 
 def _raw_table(path: str, records: list[io.RawRecord]) -> pa.Table:
@@ -153,6 +98,9 @@ def _datasource(paths: list[str]) -> Any:
 
     class ImdataRecords(FileBasedDatasource):
         """Raw records of JSONL/JSON/Parquet/CSV files, with where each was found."""
+
+        def resolve_compression(self, path: str, open_args: dict[str, Any]) -> str | None:
+            return None  # the stored bytes: imdata.readers decompresses, as for --engine local
 
         def _read_stream(self, f: Any, path: str) -> Iterator[pa.Table]:
             batch: list[io.RawRecord] = []
@@ -198,9 +146,8 @@ def stage(batch: pa.Table, spec: StageSpec) -> pa.Table:
         try:
             if io.is_bad(value):
                 raise io.bad_to_error(path, io.RawRecord(where, index, value))
-            for sub, ex in enumerate(
-                to_examples(value, spec.fmt, path=path, where=where, index=index, role_map=roles)  # type: ignore[arg-type]
-            ):
+            made = list(to_examples(value, spec.fmt, path=path, where=where, index=index, role_map=roles))  # type: ignore[arg-type]
+            for sub, ex in enumerate(made):
                 cid = content_id(ex.messages)
                 ident = ex.id or cid
                 examples.append(ex if ident == ex.id else Example(ident, ex.messages, ex.source, ex.meta))
@@ -355,11 +302,17 @@ def _run_ray(path: str, spec: StageSpec, spill: str | None) -> tuple[pl.DataFram
 
 
 def _cause(e: BaseException) -> BaseException:
-    seen: BaseException | None = e
-    while seen is not None:
-        if isinstance(seen, ImdataError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
+    """Our own error inside Ray's wrappers (whose text carries a remote traceback), else ``e``."""
+    todo: list[BaseException] = [e]
+    seen: set[int] = set()
+    while todo:
+        x = todo.pop(0)
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, ImdataError) and type(x).__module__.startswith("imdata."):
+            return x
+        todo.extend(c for c in (getattr(x, "cause", None), x.__cause__, x.__context__) if isinstance(c, BaseException))
     return e
 
 

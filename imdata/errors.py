@@ -44,11 +44,19 @@ class DataError(ImdataError):
         self.reason = reason
         super().__init__(self._format())
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # pickled whole (Ray sends a worker's error to the driver), not as the formatted message
+        return (_data_error, (self.path, self.where, self.field, self.problem, self.fix, self.reason))
+
     def _format(self) -> str:
         loc = ", ".join(p for p in (self.path, self.where) if p)
         what = f"`{self.field}` {self.problem}" if self.field else self.problem
         msg = f"{loc}: {what}" if loc else what
         return f"{msg}; {self.fix}" if self.fix else msg
+
+
+def _data_error(path: str, where: str, field: str, problem: str, fix: str, reason: str) -> DataError:
+    return DataError(path, where, field, problem, fix, reason=reason)
 
 
 class FormatError(ImdataError):

@@ -235,7 +235,7 @@ def _prompt(rec: Mapping[str, Any], ctx: _Ctx) -> Iterator[Example]:
 
 def _seed(rec: Mapping[str, Any], ctx: _Ctx) -> Iterator[Example]:
     instr = ctx.text_of(rec, ctx.name("instruction", "instruction"))
-    instances = rec["instances"]
+    instances = rec.get("instances")
     if not isinstance(instances, list) or not instances:
         raise ctx.err("instances", "is not a non-empty list", "fix the record or skip it with --on-error skip")
     found = ctx.ident(rec)

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import imdata.io as io
+import imdata.readers as readers
 from imdata.errors import DataError
 
 records = st.lists(
@@ -27,17 +28,17 @@ def test_any_chunking_gives_the_records_json_load_gives(rows: list[dict[str, str
                                                         ) -> None:  # fmt: skip
     p = tmp_path_factory.mktemp("s") / "rows.json"
     p.write_text(json.dumps(rows, indent=indent, ensure_ascii=False), encoding="utf-8")
-    old = io._CHUNK
-    io._CHUNK = chunk
+    old = readers._CHUNK
+    readers._CHUNK = chunk
     try:
         got = [r.value for r in io.iter_raw(str(p))]
     finally:
-        io._CHUNK = old
+        readers._CHUNK = old
     assert got == rows
 
 
 def test_errors_name_the_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(io, "_CHUNK", 5)
+    monkeypatch.setattr(readers, "_CHUNK", 5)
     p = tmp_path / "bad.json"
     p.write_text('[\n{"instruction": "a", "output": "b"},\n{"instruction": "c" "output": "d"}\n]')
     it = io.iter_raw(str(p))
