@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - a table of generated inputs reads best one case a line
 """Hostile inputs, generated (never copied): damaged containers, broken text, odd records, bad paths.
 
 Each :class:`Case` is one file (or folder) and what a correct run must do with it:
