@@ -93,6 +93,17 @@ def _raw_table(path: str, records: list[io.RawRecord]) -> pa.Table:
     )
 
 
+def _raw_blocks(path: str) -> Iterator[pa.Table]:
+    batch: list[io.RawRecord] = []
+    for rec in io.iter_raw(path):
+        batch.append(rec)
+        if len(batch) >= _RAW_ROWS:
+            yield _raw_table(path, batch)
+            batch = []
+    if batch:
+        yield _raw_table(path, batch)
+
+
 def _datasource(paths: list[str]) -> Any:
     from ray.data.datasource import FileBasedDatasource
 
@@ -266,7 +277,11 @@ def _with_format(spec: StageSpec, records: Any, path: str) -> StageSpec:
 
 def ray_init() -> None:
     """Connect to ``RAY_ADDRESS`` if set, else start a local instance (once per process)."""
-    import ray
+    try:
+        import ray
+        import ray.data  # noqa: F401 - Ray without its Data library cannot run the stage
+    except ImportError:
+        raise OptionError("--engine ray needs Ray Data: pip install 'imdata[ray]' (or use --engine local)") from None
 
     if not ray.is_initialized():
         ray.init(address=os.environ.get("RAY_ADDRESS") or None, include_dashboard=False,
@@ -285,9 +300,12 @@ def _run_ray(path: str, spec: StageSpec, spill: str | None) -> tuple[pl.DataFram
 
     ray_init()
     kind = io.kind_of(path) if os.path.exists(path) else _kind_from_name(path)
-    if kind in ("dataset-folder", "hub"):
-        raise OptionError(f"{path}: --engine ray reads JSONL, JSON, Parquet and CSV files; use --engine local")
-    ds = ray.data.read_datasource(_datasource([path]))
+    if kind == "hub":
+        raise OptionError(f"{path}: --engine ray reads files and `datasets` folders, not the hub; use --engine local")
+    if kind == "dataset-folder":  # read here by the local reader, in blocks, then staged on Ray
+        ds: Any = ray.data.from_arrow(list(_raw_blocks(path)) or [_raw_table(path, [])])
+    else:
+        ds = ray.data.read_datasource(_datasource([path]))
     try:
         # a local file's first record is read here; elsewhere Ray reads it (whole first block)
         first = io.iter_raw(path) if os.path.exists(path) else ds.limit(64).iter_rows()

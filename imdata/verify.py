@@ -114,7 +114,9 @@ def _check_coverage(tz: Tokenized, starts: np.ndarray, ends: np.ndarray) -> None
     # characters no token covers: the gaps between the running maximum of ends and the next start
     reach = np.maximum.accumulate(ends)
     gap_from = np.concatenate(([0], reach))
-    gap_to = np.concatenate((starts, [len(text)])) if not tz.truncated else np.concatenate((starts, [int(reach[-1])]))
+    # truncated: text past the last kept token is cut, not dropped (none left, e.g. only BOS: all of it)
+    cut = int(reach[-1]) if reach.size else 0
+    gap_to = np.concatenate((starts, [len(text)])) if not tz.truncated else np.concatenate((starts, [cut]))
     for a, z in zip(gap_from[gap_to > gap_from], gap_to[gap_to > gap_from], strict=True):
         hole = text[int(a) : int(z)]
         if hole.strip():

@@ -256,3 +256,4 @@ def _cases() -> list[Case]:
 
 
 CASES = _cases()
+BY_NAME = {c.name: c for c in CASES}

@@ -40,6 +40,8 @@ class NumberList(click.ParamType):  # type: ignore[type-arg]
                 )
             if self.minimum is not None and v < self.minimum:
                 self.fail(f"{v} is below the minimum {self.minimum}", param, ctx)
+            if isinstance(v, int) and v >= 1 << 63:
+                self.fail(f"{v} is too large (at most {(1 << 63) - 1})", param, ctx)
             out.append(v)
         return out
 

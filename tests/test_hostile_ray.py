@@ -1,0 +1,117 @@
+"""``--engine local`` and ``--engine ray`` read every input kind with the same reader: same bytes, same errors.
+
+One Ray session serves the whole module (Ray starts slowly). Each input kind (JSONL, JSON
+list, CSV, Parquet, a ``datasets`` folder, Self-Instruct seed tasks) holds good records,
+bad records and repeated ids; both engines must write the same span JSONL and the same
+rejects, and a damaged file must stop both with the same message.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+from hostile_corpus import BY_NAME, chat, good
+
+from imdata.cli import main
+
+pytestmark = pytest.mark.filterwarnings(r"ignore::DeprecationWarning:ray\.data\.context")
+
+
+@pytest.fixture(scope="module")
+def ray_session() -> Iterator[None]:
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'imdata[ray]')")
+    pytest.importorskip("ray.data", reason="ray[data] is not installed")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+ROWS: list[dict[str, object]] = [good(i) for i in range(30)]
+ROWS[5] = {"id": "r5", "instruction": "no output here"}  # rejected: missing field
+ROWS[9] = dict(ROWS[3])  # a repeated record
+ROWS[12] = {**good(1), "output": "same id, other text"}  # a reused id
+CHATS = [chat(i) for i in range(20)] + [{"id": "c1", "messages": [{"role": "user", "content": "dup"},
+                                                                  {"role": "assistant", "content": "id"}]}]  # fmt: skip
+SEEDS = [{"id": f"s{i}", "instruction": f"task {i}", "instances": [{"input": f"{i}", "output": f"{i * 2}"},
+                                                                   {"input": f"{i}+1", "output": f"{i * 2 + 1}"}]}
+         for i in range(8)]  # fmt: skip
+SEEDS[3] = {"id": "s3", "instruction": "bad", "instances": [{"input": "x", "output": "y"}, {"input": "no output"}]}
+SEEDS[6] = {**SEEDS[2]}  # repeats s2's two ids
+
+
+def _parquet(rows: list[dict[str, object]]) -> bytes:
+    buf = io.BytesIO()
+    pl.DataFrame(rows).write_parquet(buf)
+    return buf.getvalue()
+
+
+def _folder(p: Path) -> None:
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.Dataset.from_list(ROWS).save_to_disk(str(p))
+
+
+COLS = ("id", "instruction", "input", "output")
+TABLE = [{k: r.get(k) for k in COLS} for r in ROWS]
+
+
+def _lines(rows: list[dict[str, object]]) -> str:
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+KINDS: dict[str, tuple[str, Callable[[Path], object]]] = {
+    "jsonl": ("d.jsonl", lambda p: p.write_text(_lines(ROWS))),
+    "jsonl-gz": ("d.jsonl.gz", lambda p: p.write_bytes(gzip.compress(_lines(ROWS).encode()))),
+    "json-list": ("d.json", lambda p: p.write_text(json.dumps(ROWS))),
+    "json-object": ("d.json", lambda p: p.write_text(json.dumps({"data": ROWS}))),
+    "csv": ("d.csv", lambda p: p.write_bytes(pl.DataFrame(TABLE).write_csv().encode())),
+    "parquet": ("d.parquet", lambda p: p.write_bytes(_parquet(TABLE))),
+    "datasets-folder": ("ds", _folder),
+    "messages": ("c.jsonl", lambda p: p.write_text(_lines(CHATS))),
+    "seed-tasks": ("s.jsonl", lambda p: p.write_text(_lines(SEEDS))),
+}
+
+
+def _spans(data: Path, out: Path, engine: str) -> tuple[int, str, bytes, list[dict[str, object]]]:
+    target, rejects = out / f"{engine}.jsonl", out / f"{engine}.rejects.jsonl"
+    argv = ["spans", str(data), "-o", str(target), "--on-error", "skip", "--rejects", str(rejects), "--engine", engine]
+    res = CliRunner().invoke(main, argv)
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.output
+    rej = [json.loads(x) for x in rejects.read_text().splitlines()] if rejects.exists() else []
+    return res.exit_code, res.stderr, target.read_bytes() if target.exists() else b"", rej
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_local_and_ray_write_the_same_bytes_and_rejects(kind: str, ray_session: None, tmp_path: Path) -> None:
+    file, make = KINDS[kind]
+    data = tmp_path / file
+    make(data)
+    local = _spans(data, tmp_path, "local")
+    ray = _spans(data, tmp_path, "ray")
+    assert local[0] == ray[0] == 0, (local[1], ray[1])
+    assert local[2] == ray[2] and local[2], kind
+    assert [(r["where"], r["reason"]) for r in local[3]] == [(r["where"], r["reason"]) for r in ray[3]]
+    assert local[3], f"{kind}: the fixture has bad records, so some must be rejected"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["gz-truncated", "zst-truncated", "parquet-truncated", "csv-invalid-utf8",
+                                  "json-unclosed-list", "gz-not-gzip", "json-deep-record"])  # fmt: skip
+def test_a_damaged_file_stops_both_engines_with_the_same_message(name: str, ray_session: None, tmp_path: Path) -> None:
+    case = BY_NAME[name]
+    data = tmp_path / case.file
+    case.make(data)
+    local, ray = _spans(data, tmp_path, "local"), _spans(data, tmp_path, "ray")
+    assert local[0] == ray[0] == 1
+    assert local[1] == ray[1] and str(data) in local[1] and "Traceback" not in ray[1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [case.file]
