@@ -347,17 +347,17 @@ def write_card(
     ``data_cards/lima.md`` gets its figures in ``data_cards/lima/``. Returns the paths written.
     """
     from imdata import io
-    from imdata.plots import profile_plots
+    from imdata.plots import plot_paths, profile_plots
 
     out = Path(output)
     if out.is_dir():
         raise OutputError(f"-o {out}: is a folder; give the card's file name, e.g. {out / (c.name + '.md')}")
     io.check_writable(out, force=force)
-    figures: list[Path] = []
-    if plots:
-        folder = out.with_suffix("") if out.suffix else out.with_name(out.name + "_figures")
-        figures = profile_plots(c.tokens or c.words, folder, force=force)
-    text = render_card(c, template_file=template_file, figures=[f"{p.parent.name}/{p.name}" for p in figures])
+    folder = out.with_suffix("") if out.suffix else out.with_name(out.name + "_figures")
+    planned = plot_paths(folder, force=force) if plots else []
+    # the card is rendered before any figure is drawn: a template that fails leaves nothing behind
+    text = render_card(c, template_file=template_file, figures=[f"{p.parent.name}/{p.name}" for p in planned])
+    figures = profile_plots(c.tokens or c.words, folder, force=force) if plots else []
     with io.atomic_output(out, force=force) as fh:
         fh.write(text)
     return [out, *figures]

@@ -245,7 +245,8 @@ def memorize(
             examples,
             scores.bleu[pos : pos + n],
             scores.overlap[pos : pos + n],
-            scores.exact[pos : pos + n],
+            # an output with no reference (nearest found none) copied nothing, though "" == ""
+            [e and j >= 0 for e, (_, j) in zip(scores.exact[pos : pos + n], ps, strict=True)],
             by_output=match == "nearest",
         )
         run_refs = ref_texts[pos : pos + n]

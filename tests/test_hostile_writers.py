@@ -213,3 +213,20 @@ def test_pairs_csv_cells_cannot_run_as_formulas(tmp_path: Path) -> None:
         cells = [c for row in csv.reader(fh) for c in row]
     assert cells and not any(c.startswith(("=", "+", "-", "@")) for c in cells)
     assert any(c.startswith("'=HYPERLINK") or c.startswith("'@SUM") for c in cells)
+
+
+def test_a_failing_card_template_leaves_no_figures(tmp_path: Path) -> None:
+    tpl = tmp_path / "bad.j2"
+    tpl.write_text("{{ card.nope.deeper }}")
+    out = tmp_path / "cards"
+    res = run("card", DATA, "-o", str(out / "x.md"), "--card-template", str(tpl))
+    assert res.exit_code == 1 and "bad.j2" in res.output
+    assert not out.exists() or list(out.rglob("*")) == []
+
+
+def test_nearest_with_no_reference_is_no_exact_copy(tmp_path: Path) -> None:
+    outs = tmp_path / "o.jsonl"
+    outs.write_bytes(jsonl([{"instruction": "never seen", "output": ""}]))
+    res = run("memorize", "--train", DATA, "--outputs", str(outs), "--match", "nearest", "--format", "json")
+    assert res.exit_code == 0, res.output
+    assert '"exact_matches": 0' in res.stdout
