@@ -200,6 +200,10 @@ def memorize(
         raise OptionError(f"--match {match!r}: expected one of {', '.join(MATCHES)}")
     if names and len(names) != len(outputs):
         raise OptionError(f"{len(names)} --name for {len(outputs)} --outputs; give one name per output file")
+    if not isinstance(train, str | Dataset) and not train:
+        raise OptionError("no training data given; pass at least one --train file")
+    if not outputs:
+        raise OptionError("no model outputs given; pass at least one --outputs file")
     runs = [o if isinstance(o, Run) else load_run(o, name=names[i] if names else None) for i, o in enumerate(outputs)]
     if names:
         runs = [

@@ -336,7 +336,8 @@ class _JsonList:
 
     def bad(self, problem: str) -> DataError:
         line = self.lines_before + self.buf.count("\n", 0, self.pos) + 1
-        return DataError(self.path, f"line {line}", "", f"is not valid JSON ({problem})",
+        column = self.pos - self.buf.rfind("\n", 0, self.pos)  # 1-based; a long line may start before buf
+        return DataError(self.path, f"line {line}, column {column}", "", f"is not valid JSON ({problem})",
                          _FIX_JSON, reason="malformed-json")  # fmt: skip
 
     def _rest(self) -> str:

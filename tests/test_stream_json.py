@@ -43,7 +43,7 @@ def test_errors_name_the_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     p.write_text('[\n{"instruction": "a", "output": "b"},\n{"instruction": "c" "output": "d"}\n]')
     it = io.iter_raw(str(p))
     assert next(it).value == {"instruction": "a", "output": "b"}
-    with pytest.raises(DataError, match=r"bad.json, line 3: is not valid JSON"):
+    with pytest.raises(DataError, match=r"bad.json, line 3, column 21: is not valid JSON"):
         next(it)
     p.write_text('[{"instruction": "a", "output": "b"}')
     with pytest.raises(DataError, match="the list is not closed"):
