@@ -20,6 +20,16 @@ from imdata.errors import OutputError
 LOCK_WAIT_SECONDS = 60.0
 
 
+_HEADER_BYTES = 3 * 4096  # a DuckDB file's headers: smaller than this, it is still being created
+
+
+def _size(path: str | Path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
+
+
 def check_store(path: str | Path) -> None:
     """Refuse, before any work, a ``--db`` that cannot be written: a folder, a device, a read-only folder."""
     from imdata.atomic import check_folder_writable
@@ -42,11 +52,14 @@ def connect(path: str | Path, *, wait: float | None = None) -> Any:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     bound = LOCK_WAIT_SECONDS if wait is None else wait
     deadline = time.monotonic() + bound
+    made_by = time.monotonic() + 5.0  # a header takes milliseconds to write; a short junk file is an error
     while True:
         try:
             return duckdb.connect(str(path))
         except duckdb.IOException as e:
-            if "lock" not in str(e).lower():
+            # a file another writer is creating right now has no header yet: wait for it too
+            being_made = "not a valid duckdb database" in str(e).lower() and _size(path) < _HEADER_BYTES
+            if "lock" not in str(e).lower() and not (being_made and time.monotonic() < min(deadline, made_by)):
                 raise OutputError(f"--db {path}: cannot open it ({str(e).splitlines()[0]})") from None
             if time.monotonic() >= deadline:
                 raise OutputError(

@@ -230,3 +230,12 @@ def test_nearest_with_no_reference_is_no_exact_copy(tmp_path: Path) -> None:
     res = run("memorize", "--train", DATA, "--outputs", str(outs), "--match", "nearest", "--format", "json")
     assert res.exit_code == 0, res.output
     assert '"exact_matches": 0' in res.stdout
+
+
+def test_concurrent_db_writers_all_store(tmp_path: Path) -> None:
+    db = tmp_path / "same.duckdb"
+    argv = [sys.executable, "-m", "imdata", "profile", DATA, "--db", str(db), "--format", "json"]
+    procs = [subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errs
+    assert all("stored" in e and "Traceback" not in e for e in errs)
