@@ -32,6 +32,7 @@ class Case:
     per_record: int = 1  # examples per kept record (seed tasks have several)
     damaged: bool = False  # the whole file is unreadable: exit 1 even under --on-error skip
     where: str = ""  # a word the error must hold to place it (line, record, row, after, byte)
+    raises: bool = False  # an error under --on-error raise though kept under skip (a reused id)
 
 
 def good(i: int) -> dict[str, object]:
@@ -161,7 +162,9 @@ def _cases() -> list[Case]:
     mixed("missing-output", ['{"id": "z", "instruction": "a"}'])
     mixed("scalar-record", ["42", '"text"', "null", "true"])
     mixed("array-record", ["[1, 2, 3]"])
-    mixed("duplicate-id", [json.dumps({**good(1), "output": "another"})])
+    dup = [json.dumps(good(i)) for i in range(6)]
+    dup.insert(2, json.dumps({**good(1), "output": "another"}))  # kept as r1-2 under skip
+    add(Case("duplicate-id", "d.jsonl", _write(("\n".join(dup) + "\n").encode()), records=7, raises=True, where="line"))
     nan = '{"id": "nan", "instruction": "a", "output": "b", "score": NaN}'  # read, as Python's json does
     add(Case("nan-in-meta", "d.jsonl", _write((nan + "\n" + json.dumps(good(1)) + "\n").encode()), records=2))
     add(

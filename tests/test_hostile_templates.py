@@ -93,7 +93,8 @@ def test_hanging_chat_template_on_the_command_line(tmp_path: Path, monkeypatch: 
     tpl.write_text(HANG + "{% for m in messages %}{{ m.content }}{% endfor %}")
     out = tmp_path / "o.jsonl"
     start = time.monotonic()
-    res = CliRunner().invoke(main, ["spans", str(EXAMPLES / "tiny_chat.jsonl"), "-t", str(tpl), "-o", str(out)])
+    argv = ["spans", str(EXAMPLES / "tiny_chat.jsonl"), "-t", str(tpl), "-o", str(out), "--on-error", "raise"]
+    res = CliRunner().invoke(main, argv)
     assert time.monotonic() - start < 20
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert "hang.jinja" in res.output and "stopped" in res.output
