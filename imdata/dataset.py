@@ -221,6 +221,8 @@ def _check(check: Callable[[Example], object], ex: Example, path: str, where: st
     try:
         check(ex)
     except TemplateError as err:
+        if err.reason == "template-stopped":  # a template that hangs would hang on every record
+            raise
         raise DataError(
             path,
             where,

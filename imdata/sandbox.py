@@ -35,6 +35,10 @@ RENDER_SECONDS = 10.0
 RENDER_CHARS = 64 << 20
 
 
+#: the reason of a render stopped at its time bound: never a skippable bad record
+STOPPED = "template-stopped"
+
+
 class RenderTimeout(Exception):  # noqa: N818 - raised into the rendering thread by the watchdog
     """A render ran past its time bound."""
 
@@ -89,7 +93,8 @@ def render_bounded(
             return "".join(parts)
     except RenderTimeout:
         raise TemplateError(
-            f"{name}: the template ran for over {seconds:g} s and was stopped; fix the template"
+            f"{name}: the template ran for over {seconds:g} s and was stopped; fix the template",
+            reason=STOPPED,  # the template, not the record, is at fault: this stops even under skip
         ) from None
     except TemplateError:
         raise

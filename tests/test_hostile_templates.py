@@ -93,7 +93,7 @@ def test_hanging_chat_template_on_the_command_line(tmp_path: Path, monkeypatch: 
     tpl.write_text(HANG + "{% for m in messages %}{{ m.content }}{% endfor %}")
     out = tmp_path / "o.jsonl"
     start = time.monotonic()
-    argv = ["spans", str(EXAMPLES / "tiny_chat.jsonl"), "-t", str(tpl), "-o", str(out), "--on-error", "raise"]
+    argv = ["spans", str(EXAMPLES / "tiny_chat.jsonl"), "-t", str(tpl), "-o", str(out)]  # default: skip
     res = CliRunner().invoke(main, argv)
     assert time.monotonic() - start < 20
     assert res.exit_code == 1 and "Traceback" not in res.output
