@@ -120,7 +120,10 @@ def _facts(report: AuditReport) -> list[str]:
     ]
     if report.ambiguous:
         left = "; ".join(f"{k}: {v:,}" for k, v in report.ambiguous.items())
-        out.append(f"left out as ambiguous against {report.reference}: {left}")
+        out.append(
+            f"left out as ambiguous against {report.reference} (whitespace-only template or end-of-turn tokens on "
+            f"the edge of its mask, which trainers draw either way; the first token, which nothing predicts): {left}"
+        )
     fm = report.first_mismatch
     if fm:
         out.append(
