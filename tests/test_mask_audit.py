@@ -300,3 +300,16 @@ def test_parquet_and_datasets_folders_read_the_same(llama: TokenizerInfo, tmp_pa
     strip = lambda d: {k: v for k, v in d.items() if k != "provenance"}  # noqa: E731
     assert strip(a.to_dict()) == strip(b.to_dict()) and a.mode == "im"
     assert np.array_equal(a.per_example[0].counts, b.per_example[0].counts)
+
+
+def test_an_example_with_no_trained_token_is_counted(llama: TokenizerInfo, tmp_path: Path) -> None:
+    data = load(TINY)
+    rows = own_rows(list(data.examples), "tulu", llama, "it")
+    rows[9]["labels"] = np.full(len(rows[9]["labels"]), IGNORE_INDEX)
+    rows[2]["input_ids"] = rows[2]["input_ids"].copy()
+    rows[2]["input_ids"][0] = 7  # audited nowhere, but trained: not "no trained token"
+    r = imdata.audit(write_rows(tmp_path / "z.jsonl", rows), source=data, tokenizer=llama)
+    assert (r.no_trained_token, r.token_mismatch, r.per_example[2].compared) == (1, 1, 0)
+    assert (r.mode, r.nearest) == ("mixed", "it")
+    assert r.content_masked["output"] == r.counts["output"][0] - r.counts["output"][1] > 0
+    assert "output tokens per example masked, in 1 of 12 examples" in r.description

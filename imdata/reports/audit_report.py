@@ -31,6 +31,7 @@ class ExampleAudit:
     eot_untrained: int
     header_pattern: str | None
     rendered_at_mismatch: int | None = None  # the render's token id at ``mismatch`` (None past its end)
+    row_trained: int = 0  # positions in the loss in the whole row, audited or not
     mode: str = ""
     findings: int = 0
 

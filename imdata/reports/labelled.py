@@ -80,7 +80,7 @@ def read_labelled(path: str | Path, *, mask_column: str | None = None) -> Labell
                     str(p), where(i), column, f"holds {bad}; a loss mask is 0 or 1", "name the mask with --mask-column"
                 )
             t = b == 1
-        input_ids.append(a)
+        input_ids.append(a.astype(np.int32) if a.size and a.min() >= 0 and a.max() < 2**31 else a)
         trained.append(t)
     ids = None
     if ids_col is not None and all(isinstance(v, str | int) and not isinstance(v, bool) for v in ids_col):
