@@ -313,3 +313,20 @@ def test_an_example_with_no_trained_token_is_counted(llama: TokenizerInfo, tmp_p
     assert (r.mode, r.nearest) == ("mixed", "it")
     assert r.content_masked["output"] == r.counts["output"][0] - r.counts["output"][1] > 0
     assert "output tokens per example masked, in 1 of 12 examples" in r.description
+
+
+def test_axolotl_segment_tokenization_is_a_token_mismatch() -> None:
+    """axolotl's own fixture (Vicuna v1.1, LLaMA tokenizer) tokenizes each turn on its own."""
+    fx = shared("fixtures/axolotl")
+    k = str(shared("tokenizers/llama2/tokenizer.json"))
+    args = ["audit", str(fx / "conversation.tokenized.json"), "--source", str(fx / "conversation.json")]
+    res = CliRunner().invoke(main, [*args, "-t", "vicuna", "-k", k, "--expect", "it", "--format", "json"])
+    assert res.exit_code == 1 and "token ids differ from the render in 1 of 1 examples" in res.stderr
+    got = json.loads(res.stdout)
+    assert got["token_mismatch"] == 1 and got["findings"] == 1
+    # the 31 tokens before the turn ("<s>" and Vicuna's system prompt) agree; then "▁" against "▁US"
+    assert got["first_mismatch"] | {"id": None} == {
+        "id": None, "index": 0, "position": 31, "labels_token": "▁", "labels_id": 29871,
+        "rendered_token": "▁US", "rendered_id": 3148,
+    }  # fmt: skip
+    assert got["by_kind"]["system_prompt"] == {"tokens": 30, "trained": 0}

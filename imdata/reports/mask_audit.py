@@ -378,7 +378,8 @@ def _summarise(
             ambiguous=amb,
             eot_untrained=sum(r.eot_untrained for r in per_example),
             affected=_affected(per_example, nearest),
-        ),
+        )
+        + _mismatch_note(len(mismatched), n),
         distance=distance,
         counts=by_class,
         eot_untrained=sum(r.eot_untrained for r in per_example),
@@ -408,6 +409,15 @@ def _affected(rows: Sequence[ExampleAudit], nearest: str) -> dict[str, int]:
             total, trained = r.counts[t[c]]
             out[c] += (total - trained > 0) if c in TRAINED_KINDS[nearest] else trained > 0
     return out
+
+
+def _mismatch_note(mismatched: int, examples: int) -> str:
+    if not mismatched:
+        return ""
+    return (
+        f"; token ids differ from the render in {mismatched:,} of {examples:,} examples "
+        "(only the positions before the first difference are audited)"
+    )
 
 
 def _nearest(distance: dict[str, int], prefer: str | None = None) -> str:
