@@ -39,7 +39,7 @@ def audit(labels: str, source: str, template: str, tokenizer: str, expect: str |
 
     (ds,) = load_inputs((source,), fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects)
     result = run_audit(labels, source=ds, tokenizer=tokenizer, template=template, expect=expect,  # type: ignore[arg-type]
-                       mask_column=mask_column, align=align, worst=worst)  # type: ignore[arg-type]  # fmt: skip
+                       mask_column=mask_column, align=align, worst=worst if html_out else 0)  # type: ignore[arg-type]  # fmt: skip
     click.echo(render(result, report))
     if html_out:
         with atomic_output(html_out, force=force) as fh:

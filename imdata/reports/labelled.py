@@ -13,7 +13,7 @@ folder, JSONL (or a JSON list), Parquet.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,22 +53,22 @@ def read_labelled(path: str | Path, *, mask_column: str | None = None) -> Labell
     p = Path(path)
     if not p.exists():
         raise DataError(str(p), "", "", "does not exist", "pass the labels file or folder a trainer saved")
-    columns, where = _read(p)
-    column = _pick_column(str(p), list(columns), mask_column)
+    columns, rows = _open(p)
+    column = _pick_column(str(p), columns, mask_column)
     if "input_ids" not in columns:
         raise DataError(
             str(p), "", "input_ids", f"is missing (columns: {', '.join(sorted(columns))})", "pass pre-tokenized rows"
         )
-    ids_col = columns.get("id")
+    idents: list[Any] = []
     input_ids: list[np.ndarray] = []
     trained: list[np.ndarray] = []
     not_input = 0
-    for i, (ids, lab) in enumerate(zip(columns["input_ids"], columns[column], strict=True)):
-        a = _ints(ids, str(p), where(i), "input_ids")
-        b = _ints(lab, str(p), where(i), column)
+    for where, ids, lab, ident in rows(column):
+        a = _ints(ids, str(p), where, "input_ids")
+        b = _ints(lab, str(p), where, column)
         if len(a) != len(b):
             raise DataError(
-                str(p), where(i), column, f"has {len(b)} values and `input_ids` {len(a)}", "they must be aligned"
+                str(p), where, column, f"has {len(b)} values and `input_ids` {len(a)}", "they must be aligned"
             )
         if column == "labels":
             t = b != IGNORE_INDEX
@@ -77,14 +77,15 @@ def read_labelled(path: str | Path, *, mask_column: str | None = None) -> Labell
             if b.size and not np.isin(b, (0, 1)).all():
                 bad = int(b[~np.isin(b, (0, 1))][0])
                 raise DataError(
-                    str(p), where(i), column, f"holds {bad}; a loss mask is 0 or 1", "name the mask with --mask-column"
+                    str(p), where, column, f"holds {bad}; a loss mask is 0 or 1", "name the mask with --mask-column"
                 )
             t = b == 1
         input_ids.append(a.astype(np.int32) if a.size and a.min() >= 0 and a.max() < 2**31 else a)
         trained.append(t)
+        idents.append(ident)
     ids = None
-    if ids_col is not None and all(isinstance(v, str | int) and not isinstance(v, bool) for v in ids_col):
-        ids = tuple(str(v) for v in ids_col)
+    if "id" in columns and all(isinstance(v, str | int) and not isinstance(v, bool) for v in idents):
+        ids = tuple(str(v) for v in idents)
     return LabelledRows(str(p), column, ids, tuple(input_ids), tuple(trained), not_input)
 
 
@@ -123,10 +124,17 @@ def _ints(value: Any, path: str, where: str, field: str) -> np.ndarray:
     return arr
 
 
-def _read(p: Path) -> tuple[dict[str, list[Any]], Any]:
-    """Columns as lists, and a function naming row ``i`` as the user's file calls it."""
+Rows = Callable[[str], Iterator[tuple[str, Any, Any, Any]]]
+
+
+def _open(p: Path) -> tuple[list[str], Rows]:
+    """The column names, and a reader of ``(where, input_ids, column, id)`` row by row.
+
+    Rows are read one at a time (Arrow in batches), so memory holds the arrays kept, not
+    the parsed file.
+    """
     if p.is_dir():
-        return _read_folder(p), lambda i: f"row {i + 1}"
+        return _arrow(_folder_table(p))
     name = p.name.lower()
     if name.endswith(".parquet"):
         import pyarrow.parquet as pq
@@ -135,15 +143,30 @@ def _read(p: Path) -> tuple[dict[str, list[Any]], Any]:
             table = pq.read_table(p)
         except Exception as e:  # noqa: BLE001 - pyarrow raises several unrelated types
             raise DataError(str(p), "", "", f"is not a readable Parquet file ({str(e)[:160]})") from None
-        return {c: table.column(c).to_pylist() for c in table.column_names}, lambda i: f"row {i + 1}"
+        return _arrow(table)
     if name.endswith((".jsonl", ".json", ".ndjson")):
-        return _read_json(p)
+        return _json(p)
     raise DataError(
         str(p), "", "", "is not a datasets folder, .jsonl, .json or .parquet file", "save the labels in one of those"
     )
 
 
-def _read_folder(p: Path) -> dict[str, list[Any]]:
+def _arrow(table: Any) -> tuple[list[str], Rows]:
+    names = list(table.column_names)
+
+    def rows(column: str) -> Iterator[tuple[str, Any, Any, Any]]:
+        n = 0
+        for batch in table.to_batches(max_chunksize=1024):
+            cols = {c: batch.column(c).to_pylist() for c in {"input_ids", column, "id"} if c in names}
+            ident = cols.get("id", [None] * batch.num_rows)
+            for ids, lab, i in zip(cols["input_ids"], cols[column], ident, strict=True):
+                n += 1
+                yield f"row {n}", ids, lab, i
+
+    return names, rows
+
+
+def _folder_table(p: Path) -> Any:
     import datasets
 
     try:
@@ -157,49 +180,46 @@ def _read_folder(p: Path) -> dict[str, list[Any]]:
                 str(p), "", "", f"holds several splits ({', '.join(splits)}) and none is `train`", "save one split"
             )
         ds = ds["train"] if "train" in splits else ds[splits[0]]
-    table = ds.data.table
-    return {c: table.column(c).to_pylist() for c in table.column_names}
+    return ds.data.table
 
 
-def _read_json(p: Path) -> tuple[dict[str, list[Any]], Any]:
+def _json(p: Path) -> tuple[list[str], Rows]:
     import orjson
 
-    raw = p.read_bytes()
-    if raw.lstrip()[:1] == b"[":
+    with p.open("rb") as fh:
+        head = fh.read(4096).lstrip()
+    if head[:1] == b"[":
         try:
-            records = orjson.loads(raw)
+            records = orjson.loads(p.read_bytes())
         except orjson.JSONDecodeError as e:
             raise DataError(str(p), "", "", f"is not valid JSON ({e})") from None
-        return _columns(records, p, lambda i: f"record {i + 1}"), lambda i: f"record {i + 1}"
-    lines: list[int] = []
-    records = []
-    for n, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(orjson.loads(line))
-        except orjson.JSONDecodeError:
-            raise DataError(str(p), f"line {n}", "", "is not valid JSON", "fix or remove the line") from None
-        lines.append(n)
-    return _columns(records, p, lambda i: f"line {lines[i]}"), lambda i: f"line {lines[i]}"
+        numbered: Any = ((f"record {i + 1}", r) for i, r in enumerate(records))
+        first = records[0] if records else {}
+    else:
+        numbered = _lines(p)
+        first = next(_lines(p), ("", {}))[1]
+    names = list(first) if isinstance(first, dict) else []
+
+    def rows(column: str) -> Iterator[tuple[str, Any, Any, Any]]:
+        for where, rec in numbered:
+            if not isinstance(rec, dict):
+                raise DataError(str(p), where, "", "is not a JSON object", "write one object per row")
+            yield where, rec.get("input_ids"), rec.get(column), rec.get("id")
+
+    return names, rows
 
 
-def _columns(records: list[Any], p: Path, where: Any) -> dict[str, list[Any]]:
-    cols: dict[str, list[Any]] = {}
-    for i, rec in enumerate(records):
-        if not isinstance(rec, dict):
-            raise DataError(str(p), where(i), "", "is not a JSON object", "write one object per row")
-        for k in rec:
-            cols.setdefault(k, [None] * i)
-        for k, v in cols.items():
-            v.append(rec.get(k))
-    return cols
+def _lines(p: Path) -> Iterator[tuple[str, Any]]:
+    import orjson
+
+    with p.open("rb") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield f"line {n}", orjson.loads(line)
+            except orjson.JSONDecodeError:
+                raise DataError(str(p), f"line {n}", "", "is not valid JSON", "fix or remove the line") from None
 
 
-def rows_of(rows: LabelledRows) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """``(index, input_ids, trained)`` for every row."""
-    for i, (a, t) in enumerate(zip(rows.input_ids, rows.trained, strict=True)):
-        yield i, a, t
-
-
-__all__ = ["IGNORE_INDEX", "MASK_COLUMNS", "LabelledRows", "read_labelled", "rows_of"]
+__all__ = ["IGNORE_INDEX", "MASK_COLUMNS", "LabelledRows", "read_labelled"]

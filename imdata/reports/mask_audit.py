@@ -192,11 +192,9 @@ def _classes(tz: Tokenized, n: int, probe: _Probe) -> tuple[np.ndarray, np.ndarr
     if look.size == 0:
         return cls, ws
     text = tz.rendered.text
-    offsets = tz.encoding.offsets
     inj = probe.system_prompt_range(tz.example, text)
     ids = tz.input_ids
-    for p in look.tolist():
-        s, e = offsets[p]
+    for p, (s, e) in zip(look.tolist(), tz.all_offsets[look].tolist(), strict=True):
         ws[p] = s < e and not text[s:e].strip()
         if kinds[p] != _TEMPLATE:
             continue
@@ -215,24 +213,22 @@ def _ambiguous(tz: Tokenized, n: int, ws: np.ndarray, mode: str) -> np.ndarray:
     A run of whitespace-only template or end-of-turn tokens is ambiguous as a whole when the
     mode's mask changes inside it or at either end (``</s>`` ``▁`` ``\n`` ``<|user|>``).
     """
-    kinds = tz.kinds.astype(np.int64)
-    exp = _TABLES[mode][kinds + 1]
+    exp = _TABLES[mode][tz.kinds.astype(np.int64) + 1]
     amb = np.zeros(n, dtype=bool)
     if n:
         amb[0] = True
-    p = 0
-    while p < n:
-        if not ws[p]:
-            p += 1
-            continue
-        q = p
-        while q + 1 < n and ws[q + 1]:
-            q += 1
-        lo, hi = max(p - 1, 0), min(q + 2, len(exp))
-        if exp[lo:hi].min() != exp[lo:hi].max():
-            amb[p : q + 1] = True
-        p = q + 1
-    return amb
+    idx = np.flatnonzero(ws[:n])
+    if idx.size == 0:
+        return amb
+    cut = np.flatnonzero(np.diff(idx) != 1)
+    starts, ends = idx[np.r_[0, cut + 1]], idx[np.r_[cut, idx.size - 1]]
+    changes = np.r_[0, np.cumsum(exp[1:] != exp[:-1])]  # changes[i]: mask changes before position i
+    lo, hi = np.maximum(starts - 1, 0), np.minimum(ends + 1, len(exp) - 1)
+    hit = changes[hi] > changes[lo]
+    edges = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(edges, starts[hit], 1)
+    np.add.at(edges, ends[hit] + 1, -1)
+    return amb | (np.cumsum(edges)[:n] > 0)
 
 
 def _describe(tz: Tokenized, p: int, mode: str, trained: bool, ws: np.ndarray) -> str:
@@ -249,10 +245,10 @@ def _describe(tz: Tokenized, p: int, mode: str, trained: bool, ws: np.ndarray) -
     # the neighbour of the whitespace run where the mode's mask changes
     q = lo - 1 if lo > 0 and exp[lo - 1] != exp[p] else min(hi + 1, len(exp) - 1)
     where = "after" if q < p else "before"
-    offsets, text = tz.encoding.offsets, tz.rendered.text
-    s, e = offsets[p]
+    offsets, text = tz.all_offsets, tz.rendered.text
+    s, e = (int(v) for v in offsets[p])
     if kinds[q] == _EOS:
-        qs, qe = offsets[q]
+        qs, qe = (int(v) for v in offsets[q])
         other = repr(text[qs:qe]) if qe > qs else "the end-of-turn marker"
     else:
         other = _KIND_NAME[int(kinds[q])]
@@ -485,9 +481,10 @@ def _view(
     text = tz.rendered.text
     pieces = []
     prev: tuple[int, int] | None = None
+    offsets = tz.all_offsets.tolist()
     for p in range(n):
         tid = int(tz.input_ids[p])
-        s, e = tz.encoding.offsets[p]
+        s, e = offsets[p]
         token = tok.tokenizer.id_to_token(tid) or ""
         special = int(tz.kinds[p]) == SPECIAL
         piece = token if special else ("" if (s, e) == prev or s == e else text[s:e])
