@@ -218,6 +218,13 @@ def test_kinds_parse_and_refuse_unknown() -> None:
         parse_kinds("output,output")
 
 
+def test_the_public_api_mirrors_the_command() -> None:
+    import imdata
+    from imdata.evaluation import loss
+
+    assert imdata.loss is loss and imdata.LossReport.__name__ == "LossReport"
+
+
 # --- the command line ------------------------------------------------------------------------
 
 

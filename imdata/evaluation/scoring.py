@@ -135,6 +135,11 @@ def _forward(model: Any, inputs: dict[str, Any], target: Any, batch_tokens: int)
             nll = F.cross_entropy(picked, labels, reduction="none")
     except torch.cuda.OutOfMemoryError:
         raise ModelError(f"out of GPU memory on a batch of {batch_tokens:,} tokens; lower --batch-tokens") from None
+    except (TypeError, ValueError, RuntimeError) as e:
+        # a model whose forward takes no position_ids, or a batch too large for the CPU's memory
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        hint = "drop --pack or lower --batch-tokens" if "position_ids" in inputs else "lower --batch-tokens"
+        raise ModelError(f"the model failed on a batch of {batch_tokens:,} tokens ({first}); {hint}") from None
     out: np.ndarray = nll.double().cpu().numpy()
     return out
 
