@@ -12,7 +12,7 @@ is downloaded) scores Dolly examples from the paper's own file, per span kind:
 Every variant's per-kind loss must agree with the per-example one (relative 1e-5, asserted
 in the run). Prints medians over interleaved rounds and ratios against the per-example loop.
 
-Run: python benchmarks/bench_loss.py [--examples 400] [--rounds 3] [--device cpu]
+Run: python benchmarks/bench_loss.py [--examples 400] [--longest 1024] [--rounds 3] [--device cpu]
 """
 
 from __future__ import annotations
@@ -56,13 +56,20 @@ def make_model(folder: Path, hidden: int, layers: int) -> None:
         shutil.copy(DATA / "tokenizers" / "llama2" / name, folder / name)
 
 
-def sequences(folder: Path, data: Path, n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def sequences(folder: Path, data: Path, n: int, longest: int, out: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The first ``n`` examples of at most ``longest`` tokens, written to ``out`` for imdata to read."""
     tok = load_tokenizer(str(folder))
     tmpl = get_template("tulu", eos=tok.eos, bos=tok.bos)
-    ids, kinds = [], []
-    for tz in tokenize_examples(load(str(data)).examples[:n], tmpl, tok, mode="all"):
-        ids.append(tz.input_ids)
-        kinds.append(tz.kinds)
+    lines = data.read_text().splitlines(keepends=True)
+    ids, kinds, kept = [], [], []
+    for i, tz in enumerate(tokenize_examples(load(str(data)).examples, tmpl, tok, mode="all")):
+        if len(tz.input_ids) <= longest:
+            ids.append(tz.input_ids)
+            kinds.append(tz.kinds)
+            kept.append(lines[i])
+        if len(ids) == n:
+            break
+    out.write_text("".join(kept))
     return ids, kinds
 
 
@@ -98,6 +105,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--examples", type=int, default=400)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--longest", type=int, default=1024, help="leave out examples longer than this (tokens)")
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--batch-tokens", type=int, default=4096)
@@ -108,12 +116,12 @@ def main() -> None:
         folder = Path(tmp) / "model"
         make_model(folder, args.hidden, args.layers)
         sub = Path(tmp) / "data.jsonl"
-        sub.write_text("".join(data.read_text().splitlines(keepends=True)[: args.examples]))
-        ids, kinds = sequences(folder, sub, args.examples)
+        ids, kinds = sequences(folder, data, args.examples, args.longest, sub)
         model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval().to(args.device)
         lengths = [len(x) for x in ids]
         print(
-            f"{len(ids)} Dolly examples, {sum(lengths):,} tokens (median {int(np.median(lengths))}, "
+            f"{len(ids)} Dolly examples of at most {args.longest} tokens, {sum(lengths):,} tokens "
+            f"(median {int(np.median(lengths))}, "
             f"max {max(lengths)}); Llama hidden {args.hidden}, {args.layers} layers; {args.device}, "
             f"torch {torch.__version__}, {torch.get_num_threads()} threads"
         )
