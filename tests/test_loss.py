@@ -218,6 +218,16 @@ def test_kinds_parse_and_refuse_unknown() -> None:
         parse_kinds("output,output")
 
 
+def test_inputs_read_the_files_own_field_names(tmp_path: Path) -> None:
+    from imdata.evaluation.inputs import resolve_inputs
+
+    data = tmp_path / "qa.jsonl"
+    data.write_text(json.dumps({"question": "What is 2 + 2?", "answer": "4"}) + "\n")
+    got = resolve_inputs(str(data), fields={"instruction": "question", "output": "answer"})
+    (part,) = got.parts
+    assert [(m.role, m.content) for m in part.examples[0].messages] == [("user", "What is 2 + 2?"), ("assistant", "4")]
+
+
 def test_the_public_api_mirrors_the_command() -> None:
     import imdata
     from imdata.evaluation import loss

@@ -109,9 +109,8 @@ def loss(
     from imdata.dataset import parse_role_map
     from imdata.evaluation import loss as run_loss
     from imdata.evaluation.report import check_report_dir, render, write_report
+    from imdata.formats import parse_fields
 
-    if field_map:
-        raise click.UsageError("--field is not read by `imdata loss` yet; profile or spans read it")
     if report_dir:
         check_report_dir(report_dir, force=force)  # before the models run, not after
     rep = run_loss(
@@ -119,6 +118,7 @@ def loss(
         kinds=kinds, max_length=max_length, batch_tokens=batch_tokens, pack=pack, device=device,  # type: ignore[arg-type]
         dtype=dtype, baseline=baseline, bootstrap=bootstrap, seed=seed, confidence=confidence,  # type: ignore[arg-type]
         leaked=leaked, input_format=fmt, role_map=parse_role_map(role_map), on_error=on_error,  # type: ignore[arg-type]
+        fields=parse_fields(field_map),
         on_batch=_Ticker() if sys.stderr.isatty() else None,
     )  # fmt: skip
     report_skips(rep.skipped, rejects=rejects, force=force)

@@ -54,7 +54,8 @@ def resolve_inputs(
     *,
     fmt: str = "auto",
     role_map: Mapping[str, Role] | None = None,
-    on_error: str = "raise",
+    fields: Mapping[str, str] | None = None,
+    on_error: str = "skip",
     leaked: LeakedAction = "separate",
 ) -> Inputs:
     """Load every input; split folders become their parts, leaked held-out examples handled by ``leaked``."""
@@ -92,18 +93,20 @@ def resolve_inputs(
         manifest = _split_manifest(path if path.is_dir() else path.parent)
         if path.is_dir() and manifest is not None:
             for name, file in _files(manifest, path).items():
-                add(_load(str(path / file), fmt, role_map, on_error), str(path), name, _leaks(manifest))
+                add(_load(str(path / file), fmt, role_map, fields, on_error), str(path), name, _leaks(manifest))
             continue
         part = None
         if manifest is not None:
             part = next((p for p, f in _files(manifest, path.parent).items() if f == path.name), None)
-        ds = _load(item, fmt, role_map, on_error)
+        ds = _load(item, fmt, role_map, fields, on_error)
         add(ds, str(path.parent) if part else "", part, _leaks(manifest) if manifest and part else set())
     return Inputs(_unique(parts), skipped, tuple(notes))
 
 
-def _load(path: str, fmt: str, role_map: Mapping[str, Role] | None, on_error: str) -> Dataset:
-    return load(path, format=fmt, role_map=role_map, on_error=on_error)  # type: ignore[arg-type]
+def _load(
+    path: str, fmt: str, role_map: Mapping[str, Role] | None, fields: Mapping[str, str] | None, on_error: str
+) -> Dataset:
+    return load(path, format=fmt, role_map=role_map, fields=fields, on_error=on_error)  # type: ignore[arg-type]
 
 
 def _split_manifest(folder: Path) -> dict[str, Any] | None:

@@ -205,7 +205,8 @@ def loss(
     leaked: LeakedAction = "separate",
     input_format: str = "auto",
     role_map: Mapping[str, Role] | None = None,
-    on_error: str = "raise",
+    fields: Mapping[str, str] | None = None,
+    on_error: str = "skip",
     on_batch: Callable[[int], None] | None = None,
 ) -> LossReport:
     """Mean token loss per model, set of examples and span-kind group.
@@ -229,7 +230,8 @@ def loss(
         leaked: held-out examples that leaked into training: ``separate``, ``exclude`` or ``include``.
         input_format: record format of the inputs (``auto``: detected).
         role_map: source role -> system/user/assistant.
-        on_error: ``raise`` at the first bad record, or ``skip`` and count it.
+        fields: the inputs' own field names (``{"instruction": "question"}``, as ``--field``).
+        on_error: ``skip`` bad records and count them (default), or ``raise`` at the first.
         on_batch: called with each batch's token count (progress).
     """
     groups = parse_kinds(kinds)
@@ -238,7 +240,7 @@ def loss(
     specs = resolve_models(models, names=names, tokenizer=tokenizer)
     base = _baseline(specs, baseline)
     dev, dt = resolve_device(device, dtype)
-    inputs = resolve_inputs(data, fmt=input_format, role_map=role_map, on_error=on_error, leaked=leaked)
+    inputs = resolve_inputs(data, fmt=input_format, role_map=role_map, fields=fields, on_error=on_error, leaked=leaked)
     examples = [ex for p in inputs.parts for ex in p.examples]
     if not examples:
         raise OptionError("no examples to score (every held-out example leaked and --leaked exclude?)")
