@@ -318,14 +318,15 @@ def _row(
         return {"id": ex.id, "input_ids": tz.input_ids, "labels": tz.labels}
     if to == "messages":
         return {"dataset": source, "id": ex.id, "messages": [m.to_dict() for m in ex.messages]}
+    off_turns = ex.untrained_turns  # a walk over the messages: once per example, not once per span
     if to == "axolotl":
-        return {"id": ex.id, "segments": _segments(r, mode, bos, ex.untrained_turns)}
+        return {"id": ex.id, "segments": _segments(r, mode, bos, off_turns)}
     row: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "id": ex.id,
         "source": source,
         "text": r.text,
-        "spans": [_span(s, ex.untrained_turns) for s in r.spans],
+        "spans": [_span(s, off_turns) for s in r.spans],
         "provenance": prov,
     }
     if ex.meta:
