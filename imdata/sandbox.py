@@ -131,17 +131,34 @@ def _deadline(seconds: float) -> Iterator[None]:
             _watchdog = threading.Thread(target=_watch, name="imdata-render-watchdog", daemon=True)
             _watchdog.start()
         _wake.notify()
+    delivered = False
     try:
         yield
+    except RenderTimeout:
+        delivered = True
+        raise
     finally:
         with _lock:
             _pending.pop(token, None)
             fired = token in _fired
             _fired.discard(token)
-        if fired:
-            # the watchdog fired: make sure the exception is not delivered later, outside
-            _set_async_exc(tid, None)
+        if fired and not delivered:
+            _take_pending_stop()
             raise RenderTimeout
+
+
+def _take_pending_stop() -> None:
+    """Receive a stop the watchdog sent just as the render ended, here rather than later, outside.
+
+    The interpreter delivers it at the loop's first check. It is taken, never cleared with
+    ``PyThreadState_SetAsyncExc(tid, NULL)``: on CPython 3.11 that leaves the thread's
+    eval-breaker flag set, and every later profiled call (cProfile) then hangs.
+    """
+    try:
+        for _ in range(1_000_000):
+            pass
+    except RenderTimeout:
+        return
 
 
 def _watch() -> None:

@@ -6,6 +6,8 @@ and no file is left at the destination.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -104,3 +106,28 @@ def test_hanging_chat_template_on_the_command_line(tmp_path: Path, monkeypatch: 
 def test_the_default_card_template_still_renders() -> None:
     text = render_card(card(str(EXAMPLES / "tiny_chat.jsonl")))
     assert text.startswith("#") and "## Provenance" in text
+
+
+def test_a_stopped_render_leaves_the_interpreter_as_it_was() -> None:
+    # A render stopped at its bound once left the thread's eval-breaker flag set (the pending
+    # stop was cleared with SetAsyncExc(NULL)); every later cProfile-profiled call then hung.
+    # Run in a fresh interpreter under a timeout, so a regression fails instead of hanging.
+    script = f"""
+import cProfile, time
+from imdata.sandbox import render_bounded, sandbox_environment
+from imdata.errors import TemplateError
+tpl = sandbox_environment().from_string({HANG!r})
+try:
+    render_bounded(tpl, {{}}, name="hang.jinja", seconds=0.3)
+except TemplateError:
+    pass
+prof = cProfile.Profile()
+start = time.monotonic()
+prof.enable()
+sum(len(str(i)) for i in range(200_000))
+prof.disable()
+print(round(time.monotonic() - start, 3))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) < 10
