@@ -107,7 +107,7 @@ def _raw_blocks(path: str) -> Iterator[pa.Table]:
 def _datasource(paths: list[str]) -> Any:
     from ray.data.datasource import FileBasedDatasource
 
-    class ImdataRecords(FileBasedDatasource):
+    class ImdataRecords(FileBasedDatasource):  # type: ignore[misc, unused-ignore]
         """Raw records of JSONL/JSON/Parquet/CSV files, with where each was found."""
 
         def resolve_compression(self, path: str, open_args: dict[str, Any]) -> str | None:

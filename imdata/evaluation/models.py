@@ -155,7 +155,7 @@ def load_model(spec: ModelSpec, *, device: str, dtype: str) -> Any:
     import transformers
 
     bars = transformers.utils.logging.is_progress_bar_enabled()
-    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call] # stderr is the user's; imdata reports loading itself
+    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call, unused-ignore] # stderr is the user's; imdata reports loading itself
     try:
         model = transformers.AutoModelForCausalLM.from_pretrained(
             spec.source, dtype=getattr(torch, dtype), local_files_only=spec.local
@@ -165,9 +165,9 @@ def load_model(spec: ModelSpec, *, device: str, dtype: str) -> Any:
         raise ModelError(f"--model {spec.source}: cannot load it as a causal language model ({first[:200]})") from None
     finally:
         if bars:
-            transformers.utils.logging.enable_progress_bar()  # type: ignore[no-untyped-call]
-    model.eval()  # type: ignore[no-untyped-call]
-    model.to(device)  # type: ignore[arg-type]
+            transformers.utils.logging.enable_progress_bar()  # type: ignore[no-untyped-call, unused-ignore]
+    model.eval()  # type: ignore[no-untyped-call, unused-ignore]
+    model.to(device)  # type: ignore[arg-type, unused-ignore]
     embedded = model.get_input_embeddings().num_embeddings
     vocab = spec.tokenizer.tokenizer.get_vocab_size(with_added_tokens=True)
     if vocab > embedded:
