@@ -6,7 +6,7 @@ from pathlib import Path
 
 import _common as c
 
-from imdata.card import write_card
+from imdata.reports.dataset_card import write_card
 
 
 def main(out: Path = c.CARDS, sample: int | None = None) -> list[Path]:

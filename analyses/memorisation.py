@@ -18,8 +18,9 @@ from pathlib import Path
 import _common as c
 
 import imdata
-from imdata import memo_plots, memo_report
-from imdata.outputs import Run, load_run
+from imdata.memorisation import plots as memo_plots
+from imdata.memorisation import report as memo_report
+from imdata.memorisation.generations import Run, load_run
 
 OUTPUTS = "outputs/alpaca_eval"
 TEACHER = "text_davinci_003.json"

@@ -19,9 +19,9 @@ from pathlib import Path
 import _common as c
 import orjson
 
+from imdata.labels.labelling import tokenize_examples
 from imdata.reports.released import RELEASED_MAX_LENGTH, released_im_labels
-from imdata.spans import tokenize_examples
-from imdata.templates import get_template
+from imdata.templates.builtin import get_template
 
 
 def main(out: Path, sample: int | None = None) -> list[Path]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import _common as c
 from table5 import printed
 
-from imdata.card import FEW_EXAMPLES, LONG_INSTRUCTIONS
+from imdata.reports.dataset_card import FEW_EXAMPLES, LONG_INSTRUCTIONS
 
 
 def main(out: Path = c.RESULTS, sample: int | None = None) -> list[Path]:

@@ -14,7 +14,7 @@ import _common as c
 
 import imdata
 from imdata.reports.released import released_audit
-from imdata.templates import BUILTIN_TEMPLATES
+from imdata.templates.builtin import BUILTIN_TEMPLATES
 
 FILES = ("lima_data", "alpagasus_3k_dolly", "alpagasus_claude_t45_alpaca")
 _COLORS = {"output": "#e6550d", "instruction": "#2c7fb8", "template": "#9e9ac8", "bos": "#d9d9d9"}

@@ -49,8 +49,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 
-    from imdata.dataset import load
-    from imdata.io import atomic_output
+    from imdata.data.dataset import load
+    from imdata.data.files import atomic_output
 
     tmp = Path(tempfile.mkdtemp(prefix="imdata-bench-audit-"))
     src = tmp / "conversations.jsonl"

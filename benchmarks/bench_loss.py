@@ -30,11 +30,11 @@ import numpy as np
 import torch
 import transformers
 
-from imdata.dataset import load
+from imdata.data.dataset import load
 from imdata.evaluation import loss
-from imdata.spans import KIND_CODE, tokenize_examples
-from imdata.templates import get_template
-from imdata.tokens import load_tokenizer
+from imdata.labels.labelling import KIND_CODE, tokenize_examples
+from imdata.labels.tokens import load_tokenizer
+from imdata.templates.builtin import get_template
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 KINDS = ("output", "instruction", "template")

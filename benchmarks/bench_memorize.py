@@ -22,8 +22,8 @@ from pathlib import Path
 
 from sacrebleu.metrics.bleu import BLEU
 
-from imdata.bleu import default_workers, score_pairs
-from imdata.nearest import nearest
+from imdata.memorisation.bleu import default_workers, score_pairs
+from imdata.memorisation.nearest import nearest
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 AE = DATA / "outputs" / "alpaca_eval"

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import imdata
-from imdata.overlap import example_fields, overlap, shingles
+from imdata.selection.overlaps import example_fields, overlap, shingles
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FILES = [

@@ -74,9 +74,9 @@ def main() -> None:
 
     from tokenizers import Tokenizer
 
-    from imdata.dataset import iter_examples
-    from imdata.templates import get_template
-    from imdata.tokens import load_tokenizer
+    from imdata.data.dataset import iter_examples
+    from imdata.labels.tokens import load_tokenizer
+    from imdata.templates.builtin import get_template
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_profile_"))
     all_records = json.loads(gzip.decompress(SAMPLE.read_bytes()))

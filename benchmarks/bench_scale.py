@@ -82,14 +82,14 @@ def main() -> None:
     # what every contender must count: imdata's per-example totals (in-process, untimed)
     from tokenizers import Tokenizer
 
-    from imdata.engine import profile
-    from imdata.formats import to_examples
-    from imdata.templates import get_template
+    from imdata.data.formats import to_examples
+    from imdata.engine.runner import profile
+    from imdata.templates.builtin import get_template
 
     ref = profile(x1, tokenizer=str(TOKENIZER), on_error="skip").examples["total"].to_list()
     tok = Tokenizer.from_file(str(TOKENIZER))
     tpl = get_template("tulu", eos="</s>", bos="<s>")
-    from imdata.dataset import iter_examples
+    from imdata.data.dataset import iter_examples
 
     texts = [tpl.render(ex).text for ex in iter_examples(x1, on_error="skip")]
     n_tokens = sum(ref)
@@ -104,7 +104,7 @@ def main() -> None:
         count the tokens of each span kind (instruction, output) with the same first-character rule."""
         import datasets
 
-        from imdata.spans import KIND_CODE, token_kinds_from_offsets
+        from imdata.labels.labelling import KIND_CODE, token_kinds_from_offsets
 
         datasets.disable_progress_bars()
         instr_codes = [KIND_CODE["system"], KIND_CODE["instruction"]]

@@ -34,9 +34,9 @@ def main() -> None:
 
     from tokenizers import Tokenizer
 
-    from imdata.dataset import load
-    from imdata.io import atomic_output
-    from imdata.templates import get_template
+    from imdata.data.dataset import load
+    from imdata.data.files import atomic_output
+    from imdata.templates.builtin import get_template
 
     ds = load(str(SHAREGPT), on_error="skip")
     examples = ds.examples[: args.limit] if args.limit else ds.examples

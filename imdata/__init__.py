@@ -1,6 +1,7 @@
 """imdata: data tooling for Instruction Modelling (loss on instructions and outputs, not templates).
 
-The Python API mirrors the CLI by name; heavy modules load on first use::
+The Python API mirrors the CLI by name; each name is defined in its stage package
+(``imdata.data``, ``imdata.templates``, ... see README "How imdata is built") and loads on first use::
 
     import imdata
     ds = imdata.load("train.jsonl")
@@ -10,32 +11,31 @@ The Python API mirrors the CLI by name; heavy modules load on first use::
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import Any
 
 __version__ = "0.1.0"
 
+#: every public name -> the stage module that defines it (the one statement of the public API)
 _LAZY = {
-    "load": "imdata.dataset",
-    "Dataset": "imdata.dataset",
-    "Example": "imdata.records",
-    "Message": "imdata.records",
-    "get_template": "imdata.templates",
-    "load_tokenizer": "imdata.tokens",
-    "spans": "imdata.export",
-    "show": "imdata.show",
-    "profile": "imdata.profile",
-    "ProfileReport": "imdata.profile",
-    "query": "imdata.query",
+    "load": "imdata.data.dataset",
+    "Dataset": "imdata.data.dataset",
+    "Example": "imdata.data.records",
+    "Message": "imdata.data.records",
+    "get_template": "imdata.templates.builtin",
+    "load_tokenizer": "imdata.labels.tokens",
+    "spans": "imdata.export.exporter",
+    "show": "imdata.reports.span_view",
+    "profile": "imdata.profiling.profiler",
+    "ProfileReport": "imdata.profiling.summary",
+    "query": "imdata.store.queries",
     "ImdataError": "imdata.errors",
-    "prompts": "imdata.prompts",
-    "memorize": "imdata.memorization",
-    "subset": "imdata.subset",
-    "split": "imdata.split",
-    "overlap": "imdata.overlap",
-    "card": "imdata.card",
-    "to_hf_dataset": "imdata.hf",
+    "prompts": "imdata.export.prompt_forms",
+    "memorize": "imdata.memorisation.memorization",
+    "subset": "imdata.selection.subsets",
+    "split": "imdata.selection.splits",
+    "overlap": "imdata.selection.overlaps",
+    "card": "imdata.reports.dataset_card",
+    "to_hf_dataset": "imdata.export.hf",
     "loss": "imdata.evaluation",
     "LossReport": "imdata.evaluation",
     "audit": "imdata.reports.mask_audit",
@@ -43,24 +43,8 @@ _LAZY = {
 }
 
 
-class _Api(types.ModuleType):
-    """Keeps ``imdata.spans`` (the function) from being replaced by ``imdata.spans`` (the module).
-
-    Importing a submodule normally sets it as an attribute of the package; for names of the
-    public API that would hide the function the CLI mirrors. Submodules stay importable
-    with ``from imdata.spans import ...``.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _LAZY and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Api
-
-
 def __getattr__(name: str) -> Any:
+    """Load a public name from its stage module on first use, so ``import imdata`` stays cheap."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'imdata' has no attribute {name!r}")

@@ -8,9 +8,9 @@ import datasets
 import pyarrow as pa
 import pytest
 
-from imdata import arrow_folder
-from imdata.arrow_folder import write_dataset_folder
 from imdata.errors import OutputError
+from imdata.export import arrow_folder
+from imdata.export.arrow_folder import write_dataset_folder
 
 INTS = pa.list_(pa.int32())
 SCHEMA = pa.schema([("id", pa.string()), ("input_ids", INTS), ("labels", INTS)])

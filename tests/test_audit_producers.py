@@ -21,8 +21,8 @@ from test_mask_audit import trl_template
 
 import imdata
 from imdata.cli import main
-from imdata.dataset import load
-from imdata.templates import get_template
+from imdata.data.dataset import load
+from imdata.templates.builtin import get_template
 
 transformers = pytest.importorskip(
     "transformers", reason="the train extra is not installed (pip install imdata[train])"

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from conftest import EXAMPLES, shared
 
 import imdata
-from imdata.card import card, implications, render_card, write_card
 from imdata.cli import main
+from imdata.reports.dataset_card import card, implications, render_card, write_card
 
 
 def _digest(paths: list[Path]) -> dict[str, str]:

@@ -26,7 +26,7 @@ N = 400  # real conversations: enough for several Ray blocks' worth of batches, 
 
 
 def test_cli_never_imports_ray() -> None:
-    code = "import sys, imdata.cli, imdata.engine; sys.exit(1 if 'ray' in sys.modules else 0)"
+    code = "import sys, imdata.cli, imdata.engine.runner; sys.exit(1 if 'ray' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
@@ -63,7 +63,7 @@ def _parquet_bytes(frame: pl.DataFrame) -> bytes:
 def test_profile_rows_and_summaries_match(
     ray_local: None, sharegpt_jsonl: Path, llama2_tokenizer: Path, unit: str
 ) -> None:
-    from imdata import engine
+    from imdata.engine import runner as engine
 
     opts = {"on_error": "skip", "unit": unit}
     if unit == "tokens":

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from conftest import shared
 from test_engine import ray_local  # noqa: F401 - the module-scoped local Ray instance
 
-from imdata.bleu import score_pairs
 from imdata.cli import main
-from imdata.nearest_shards import stream_nearest
+from imdata.memorisation.bleu import score_pairs
+from imdata.memorisation.nearest_shards import stream_nearest
 
 # Ray 2.60 warns about its own DataContext fields when it reads them (as in test_engine.py)
 pytestmark = pytest.mark.filterwarnings(r"ignore::DeprecationWarning:ray\.data\.context")

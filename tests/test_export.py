@@ -10,9 +10,9 @@ import pytest
 from conftest import EXAMPLES, shared
 
 import imdata
-from imdata.dataset import load
+from imdata.data.dataset import load
 from imdata.errors import OptionError, OutputError
-from imdata.spans import IGNORE_INDEX
+from imdata.labels.labelling import IGNORE_INDEX
 
 
 def schema() -> dict[str, object]:
@@ -89,7 +89,7 @@ def test_messages_export_round_trips(tmp_path: Path) -> None:
 
 
 def test_nothing_is_left_behind_when_an_export_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import imdata.export as export
+    import imdata.export.exporter as export
 
     ds = load(str(EXAMPLES / "tiny_chat.jsonl"))
     calls = {"n": 0}

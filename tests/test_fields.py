@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from imdata.cli import main
-from imdata.dataset import load
+from imdata.data.dataset import load
+from imdata.data.formats import parse_fields
 from imdata.errors import DataError, FormatError
-from imdata.formats import parse_fields
 
 QA = [("What is 2+2?", "4"), ("Name a colour.", "Blue, as the sky is."), ("Capital of Peru?", "Lima")]
 

@@ -1,4 +1,4 @@
-"""imdata.hf: the pre-tokenized dataset, truncation counts, packing and the collator."""
+"""imdata.export.hf: the pre-tokenized dataset, truncation counts, packing and the collator."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from conftest import EXAMPLES, shared
 
-from imdata.dataset import load
+from imdata.data.dataset import load
 from imdata.errors import OptionError
-from imdata.hf import Collator, collator, pad_id, report, to_hf_dataset
-from imdata.spans import IGNORE_INDEX, tokenize_examples
-from imdata.templates import get_template
-from imdata.tokens import TokenizerInfo, load_tokenizer
+from imdata.export.hf import Collator, collator, pad_id, report, to_hf_dataset
+from imdata.labels.labelling import IGNORE_INDEX, tokenize_examples
+from imdata.labels.tokens import TokenizerInfo, load_tokenizer
+from imdata.templates.builtin import get_template
 
 TRAIN_EXTRA = "the train extra is not installed (pip install imdata[train])"
 
@@ -187,7 +187,7 @@ def test_same_rows_as_the_hf_export(tok: TokenizerInfo, tmp_path: Path) -> None:
     """``to_hf_dataset`` and ``imdata spans --to hf`` give a trainer the same rows."""
     import datasets
 
-    from imdata.export import spans
+    from imdata.export.exporter import spans
 
     data = load(str(shared("instruction_modelling/lima_data.jsonl")))
     data = dataclasses.replace(data, examples=data.examples[:40])

@@ -15,12 +15,12 @@ import pytest
 from click.testing import CliRunner
 from conftest import EXAMPLES
 
-from imdata.card import card, render_card
 from imdata.cli import main
+from imdata.data.records import Example
 from imdata.errors import TemplateError
-from imdata.jinja import JinjaTemplate
-from imdata.records import Example
-from imdata.sandbox import render_bounded, sandbox_environment
+from imdata.reports.dataset_card import card, render_card
+from imdata.templates.jinja import JinjaTemplate
+from imdata.templates.sandbox import render_bounded, sandbox_environment
 
 ESCAPES = {
     "globals-import": "{{ num.__globals__['__builtins__']['__import__']('os').system('touch PWNED') }}",
@@ -89,8 +89,8 @@ def test_hanging_template_stops_within_its_bound() -> None:
 
 
 def test_hanging_chat_template_on_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("imdata.sandbox.RENDER_SECONDS", 1.0)
-    monkeypatch.setattr("imdata.sandbox.render_bounded.__defaults__", (1.0,))
+    monkeypatch.setattr("imdata.templates.sandbox.RENDER_SECONDS", 1.0)
+    monkeypatch.setattr("imdata.templates.sandbox.render_bounded.__defaults__", (1.0,))
     tpl = tmp_path / "hang.jinja"
     tpl.write_text(HANG + "{% for m in messages %}{{ m.content }}{% endfor %}")
     out = tmp_path / "o.jsonl"
@@ -114,7 +114,7 @@ def test_a_stopped_render_leaves_the_interpreter_as_it_was() -> None:
     # Run in a fresh interpreter under a timeout, so a regression fails instead of hanging.
     script = f"""
 import cProfile, time
-from imdata.sandbox import render_bounded, sandbox_environment
+from imdata.templates.sandbox import render_bounded, sandbox_environment
 from imdata.errors import TemplateError
 tpl = sandbox_environment().from_string({HANG!r})
 try:

@@ -130,7 +130,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path: Path, monkeypatch:
     def full(rows: object, fh: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("imdata.export._write_jsonl", full)
+    monkeypatch.setattr("imdata.export.exporter._write_jsonl", full)
     res = run("spans", DATA, "-o", str(tmp_path / "o.jsonl"))
     assert res.exit_code == 1 and "No space left on device" in res.output
     assert names(tmp_path) == []
@@ -170,7 +170,7 @@ def test_db_lock_waits_then_says_so_in_one_line(tmp_path: Path, monkeypatch: pyt
     holder = subprocess.Popen([sys.executable, "-c", hold, str(db)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        monkeypatch.setattr("imdata.store.LOCK_WAIT_SECONDS", 1.0)
+        monkeypatch.setattr("imdata.store.database.LOCK_WAIT_SECONDS", 1.0)
         res = run("profile", DATA, "--db", str(db), "--format", "json")
         assert res.exit_code == 1
         assert res.stderr.strip().splitlines()[-1] == (

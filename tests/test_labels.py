@@ -12,12 +12,13 @@ from conftest import shared
 from label_oracle import Region, expected_labels
 from test_templates import CHATML_JINJA, LLAMA2_JINJA
 
-from imdata.dataset import load
-from imdata.jinja import JinjaTemplate
-from imdata.records import Example, Message
-from imdata.spans import IGNORE_INDEX, token_kinds, token_kinds_from_offsets, tokenize_examples
-from imdata.templates import BUILTIN_TEMPLATES, Template, get_template
-from imdata.tokens import TokenizerInfo, load_tokenizer
+from imdata.data.dataset import load
+from imdata.data.records import Example, Message
+from imdata.labels.labelling import IGNORE_INDEX, token_kinds, token_kinds_from_offsets, tokenize_examples
+from imdata.labels.tokens import TokenizerInfo, load_tokenizer
+from imdata.templates.builtin import BUILTIN_TEMPLATES, get_template
+from imdata.templates.jinja import JinjaTemplate
+from imdata.templates.rendered import Template
 
 
 def open_instruct_labels(tok: object, messages: list[dict[str, str]], eos: str) -> tuple[list[int], list[int]]:
@@ -200,7 +201,7 @@ def test_max_length_truncates_and_reports(llama2_tokenizer: Path) -> None:
 def test_special_token_strings_in_content_are_text(llama2_tokenizer: Path, tmp_path: Path) -> None:
     """Content is text, not control tokens: a literal </s> or <s> in a message never becomes
     the EOS/BOS id (so it never carries loss as one); the template's own EOS still does."""
-    from imdata.export import spans as export_spans
+    from imdata.export.exporter import spans as export_spans
 
     tok = load_tokenizer(str(llama2_tokenizer))
     ex = Example.from_pairs("x", [("user", "What does </s> mean? <s> too"), ("assistant", "It ends </s> a text.")])

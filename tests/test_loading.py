@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 from conftest import EXAMPLES, shared
 
-from imdata.dataset import load, parse_role_map
+from imdata.data.dataset import load, parse_role_map
+from imdata.data.formats import detect_format
 from imdata.errors import DataError, FormatError, ImdataError
-from imdata.formats import detect_format
 
 
 def write_jsonl(path: Path, rows: list[object]) -> Path:

@@ -60,10 +60,10 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 def _reference(model_dir: Path, template: str, data: Path = DATA) -> dict[str, Any]:
     """Per example and kind: summed loss and token count, one unpadded example at a time."""
-    from imdata.dataset import load
-    from imdata.spans import KIND_CODE, tokenize_examples
-    from imdata.templates import get_template
-    from imdata.tokens import load_tokenizer
+    from imdata.data.dataset import load
+    from imdata.labels.labelling import KIND_CODE, tokenize_examples
+    from imdata.labels.tokens import load_tokenizer
+    from imdata.templates.builtin import get_template
 
     tok = load_tokenizer(str(model_dir))
     model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
@@ -132,12 +132,12 @@ def test_per_kind_loss_equals_direct_computation(models: list[Path], template: s
 
 @pytest.mark.slow
 def test_padding_batching_and_packing_change_no_number(models: list[Path]) -> None:
-    from imdata.dataset import load
+    from imdata.data.dataset import load
     from imdata.evaluation import loss
     from imdata.evaluation.scoring import plan_batches
-    from imdata.spans import tokenize_examples
-    from imdata.templates import get_template
-    from imdata.tokens import load_tokenizer
+    from imdata.labels.labelling import tokenize_examples
+    from imdata.labels.tokens import load_tokenizer
+    from imdata.templates.builtin import get_template
 
     ref = _reference(models[0], "tulu")
     tok = load_tokenizer(str(models[0]))

@@ -24,12 +24,12 @@ from test_templates import CHATML_JINJA, LLAMA2_JINJA
 
 import imdata
 from imdata.cli import main
-from imdata.dataset import load
-from imdata.records import Example
+from imdata.data.dataset import load
+from imdata.data.records import Example
+from imdata.labels.labelling import IGNORE_INDEX, tokenize_examples
+from imdata.labels.tokens import TokenizerInfo, load_tokenizer
 from imdata.reports.released import RELEASED_MAX_LENGTH, released_audit, released_im_labels
-from imdata.spans import IGNORE_INDEX, tokenize_examples
-from imdata.templates import BUILTIN_TEMPLATES, get_template
-from imdata.tokens import TokenizerInfo, load_tokenizer
+from imdata.templates.builtin import BUILTIN_TEMPLATES, get_template
 
 TINY = str(EXAMPLES / "tiny_chat.jsonl")
 ISSUE_KEYS = {
@@ -58,7 +58,7 @@ def trl_template(tmp: Path) -> str:
     trl = pytest.importorskip("trl", reason="the train extra is not installed (pip install imdata[train])")
     src = (Path(trl.__file__).parent / "chat_templates" / "qwen2_5_training.jinja").read_text(encoding="utf-8")
     try:
-        from imdata.jinja import JinjaTemplate
+        from imdata.templates.jinja import JinjaTemplate
 
         JinjaTemplate(src)
         plain = src

@@ -12,16 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sacrebleu.metrics.bleu import BLEU
 
-from imdata.bleu import (
-    corpus_bleu,
-    exact_match,
-    longest_overlap,
-    score_pairs,
-    sentence_bleu,
-    signatures,
-)
-from imdata.memorization import memorize, paired_bootstrap
-from imdata.nearest import nearest
+from imdata.memorisation.bleu import corpus_bleu, exact_match, longest_overlap, score_pairs, sentence_bleu, signatures
+from imdata.memorisation.memorization import memorize, paired_bootstrap
+from imdata.memorisation.nearest import nearest
 
 WORDS = st.lists(st.sampled_from(["a", "b", "c", "d", "the", "cat", "."]), max_size=30)
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from imdata.cli import main
-from imdata.memorization import memorize
+from imdata.memorisation.memorization import memorize
 
 TRAIN = [
     {

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 
-from imdata.bleu import sentence_bleu
-from imdata.nearest import nearest, words_13a
-from imdata.nearest_shards import shards, stream_nearest
+from imdata.memorisation.bleu import sentence_bleu
+from imdata.memorisation.nearest import nearest, words_13a
+from imdata.memorisation.nearest_shards import shards, stream_nearest
 
 # the characters sacrebleu's 13a rules treat specially, and their neighbours
 PIECES = ["a", "B", "1", "9", ".", ",", "-", "-\n", "\n", " ", "\t", "(", "/", "'", "&amp;", "&quot;", "&lt;", "&"]

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imdata.cli import main
+from imdata.data.records import Example, Message
 from imdata.errors import OptionError
-from imdata.overlap import normalise, overlap, shingles
-from imdata.records import Example, Message
+from imdata.selection.overlaps import normalise, overlap, shingles
 
 TEXTS = [
     (

@@ -16,14 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from imdata.dataset import SkipLog, load
+from imdata.data.dataset import SkipLog, load
+from imdata.data.records import Example, Message
 from imdata.errors import ImdataError, OptionError, TokenizerError
-from imdata.profile import COLUMNS, profile, span_token_counts, word_kind_counts
-from imdata.records import Example, Message
-from imdata.spans import KIND_CODE, token_kinds
-from imdata.summary import summarise
-from imdata.templates import get_template
-from imdata.tokens import TokenizerInfo, load_tokenizer
+from imdata.labels.labelling import KIND_CODE, token_kinds
+from imdata.labels.tokens import TokenizerInfo, load_tokenizer
+from imdata.profiling.profiler import COLUMNS, profile, span_token_counts, word_kind_counts
+from imdata.profiling.summary import summarise
+from imdata.templates.builtin import get_template
 
 PAPER_NAMES = {
     "LIMA": "lima_data",

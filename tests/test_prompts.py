@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from test_memorize_cli import TRAIN, _jsonl, _run
 
-from imdata.prompts import prompt_messages
-from imdata.records import Example
+from imdata.data.records import Example
+from imdata.export.prompt_forms import prompt_messages
 
 
 @pytest.fixture

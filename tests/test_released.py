@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from conftest import shared
 
-from imdata.dataset import Dataset, SkipLog, load
-from imdata.records import Example
+from imdata.data.dataset import Dataset, SkipLog, load
+from imdata.data.records import Example
+from imdata.labels.labelling import IGNORE_INDEX, tokenize_examples
+from imdata.labels.tokens import TokenizerInfo, load_tokenizer
 from imdata.reports.released import released_audit, released_im_labels
-from imdata.spans import IGNORE_INDEX, tokenize_examples
-from imdata.templates import get_template
-from imdata.tokens import TokenizerInfo, load_tokenizer
+from imdata.templates.builtin import get_template
 
 
 @pytest.fixture(scope="module")

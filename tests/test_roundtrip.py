@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from conftest import shared
 
-from imdata.dataset import load
-from imdata.profile import profile
-from imdata.split import split
-from imdata.subset import subset
+from imdata.data.dataset import load
+from imdata.profiling.profiler import profile
+from imdata.selection.splits import split
+from imdata.selection.subsets import subset
 
 #: every training-format file in ../shared/data (the eval sets without outputs, the
 #: leaderboard CSV and the tokenised fixtures are not instruction data)

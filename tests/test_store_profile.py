@@ -8,8 +8,8 @@ import polars as pl
 from conftest import EXAMPLES
 from polars.testing import assert_frame_equal
 
-from imdata import store
-from imdata.profile import COLUMNS, profile
+from imdata.profiling.profiler import COLUMNS, profile
+from imdata.store import database as store
 
 
 def test_rows_round_trip_and_rerun_replaces(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from conftest import shared
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import imdata.io as io
-import imdata.readers as readers
+import imdata.data.files as io
+import imdata.data.readers as readers
 from imdata.errors import DataError
 
 records = st.lists(

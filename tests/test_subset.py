@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imdata.cli import main
-from imdata.dataset import load
+from imdata.data.dataset import load
+from imdata.data.records import Example, Message
 from imdata.errors import ImdataError, OptionError
-from imdata.records import Example, Message
-from imdata.subset import stratified_order, subset
+from imdata.selection.subsets import stratified_order, subset
 
 
 def make(n: int, *, groups: int = 3) -> list[Example]:

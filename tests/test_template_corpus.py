@@ -22,12 +22,12 @@ import pytest
 from conftest import SHARED, shared
 from label_oracle import Refused, corpus, expected_labels, jinja_render, locate, stand_in_tokenizer, template_source
 
-from imdata.dataset import load
+from imdata.data.dataset import load
+from imdata.data.records import Example, Message
 from imdata.errors import TemplateError
-from imdata.records import Example, Message
-from imdata.spans import IGNORE_INDEX, tokenize_examples
-from imdata.templates import get_template
-from imdata.tokens import TokenizerInfo, load_tokenizer
+from imdata.labels.labelling import IGNORE_INDEX, tokenize_examples
+from imdata.labels.tokens import TokenizerInfo, load_tokenizer
+from imdata.templates.builtin import get_template
 
 ROWS = {r["name"]: r for r in corpus()}
 NAMES = sorted(ROWS)
@@ -241,7 +241,7 @@ def test_a_dropped_system_message_is_refused_per_record(tmp_path: Path) -> None:
 def test_rendering_does_not_depend_on_the_day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import datetime as dt
 
-    import imdata.jinja as jinja_mod
+    import imdata.templates.jinja as jinja_mod
 
     row = ROWS["llama-3.2"]
     source = template_source(row)
@@ -294,7 +294,7 @@ def test_eot_names_the_marker_and_missing_markers_are_reported(tmp_path: Path) -
 def test_builtin_and_jinja_chatml_label_alike(llama2_tokenizer: Path) -> None:
     from test_templates import CHATML_JINJA
 
-    from imdata.jinja import JinjaTemplate
+    from imdata.templates.jinja import JinjaTemplate
 
     tok = load_tokenizer(str(llama2_tokenizer))  # EOS </s>, not <|im_end|>
     ex = Example.from_pairs(

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from imdata.data.records import Example, Message
 from imdata.errors import TemplateError
-from imdata.jinja import JinjaTemplate, load_jinja_template
-from imdata.records import Example, Message
-from imdata.templates import BUILTIN_TEMPLATES, Rendered, get_template
+from imdata.templates.builtin import BUILTIN_TEMPLATES, get_template
+from imdata.templates.jinja import JinjaTemplate, load_jinja_template
+from imdata.templates.rendered import Rendered
 
 # A ChatML chat template written here in Jinja, in the form model repos ship it.
 CHATML_JINJA = (

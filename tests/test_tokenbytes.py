@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from conftest import shared
 
-from imdata.dataset import load
-from imdata.profile import counts_from_bytes, span_token_counts
-from imdata.templates import BUILTIN_TEMPLATES, get_template
-from imdata.tokenbytes import token_starts
-from imdata.tokens import load_tokenizer
+from imdata.data.dataset import load
+from imdata.labels.tokenbytes import token_starts
+from imdata.labels.tokens import load_tokenizer
+from imdata.profiling.profiler import counts_from_bytes, span_token_counts
+from imdata.templates.builtin import BUILTIN_TEMPLATES, get_template
 
 
 @pytest.mark.parametrize("name", ["llama2", "mistral", "gpt2"])
@@ -41,7 +41,7 @@ def test_lengths_that_do_not_add_up_are_refused(llama2_tokenizer: object) -> Non
 
 @pytest.mark.parametrize("name", ["llama2", "gpt2"])
 def test_batch_counts_equal_per_example_counts(name: str) -> None:
-    from imdata.profile import _batch_counts
+    from imdata.profiling.profiler import _batch_counts
 
     tok = load_tokenizer(str(shared(f"tokenizers/{name}/tokenizer.json")))
     assert tok.byte_table is not None

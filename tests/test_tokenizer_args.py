@@ -10,7 +10,7 @@ from conftest import EXAMPLES, shared
 
 from imdata.cli import main
 from imdata.errors import TokenizerError
-from imdata.tokens import load_tokenizer, looks_like_path
+from imdata.labels.tokens import load_tokenizer, looks_like_path
 
 
 @pytest.mark.parametrize(
@@ -26,7 +26,7 @@ def test_missing_folder_fails_at_once_in_one_line(monkeypatch: pytest.MonkeyPatc
     def no_hub(spec: str) -> None:
         raise AssertionError(f"{spec} was sent to the hub")
 
-    monkeypatch.setattr("imdata.tokens._from_hub", no_hub)
+    monkeypatch.setattr("imdata.labels.tokens._from_hub", no_hub)
     res = CliRunner().invoke(main, ["profile", str(EXAMPLES / "tiny_alpaca.json"), "-k", "no/such/folder"])
     assert res.exit_code == 1 and res.stdout == ""
     assert res.stderr.strip().splitlines() == [

@@ -10,9 +10,9 @@ independently at the start of each step (one unpadded example at a time, logits 
 position t scored against the label at t+1, -100 skipped) and the test compares the two.
 
 The number of positions each trainer trains on (its ``num_items_in_batch``) must be what
-:func:`imdata.profile.profile` reports as ``trained_it`` / ``trained_im`` for these
+:func:`imdata.profiling.profiler.profile` reports as ``trained_it`` / ``trained_im`` for these
 examples, so ``im`` trains more than ``it`` by their instruction tokens (also checked
-against :func:`imdata.lengths.token_lengths`).
+against :func:`imdata.profiling.lengths.token_lengths`).
 """
 
 from __future__ import annotations
@@ -37,12 +37,12 @@ STEPS = 2
 def setup() -> dict[str, Any]:
     import dataclasses
 
-    from imdata.dataset import load
-    from imdata.lengths import token_lengths
-    from imdata.profile import profile
-    from imdata.spans import tokenize_examples
-    from imdata.templates import get_template
-    from imdata.tokens import load_tokenizer
+    from imdata.data.dataset import load
+    from imdata.labels.labelling import tokenize_examples
+    from imdata.labels.tokens import load_tokenizer
+    from imdata.profiling.lengths import token_lengths
+    from imdata.profiling.profiler import profile
+    from imdata.templates.builtin import get_template
 
     tok = load_tokenizer(str(shared("tokenizers/llama2/tokenizer.json")))
     data = load(str(shared("instruction_modelling/alpagasus_3k_dolly.jsonl")))
@@ -156,7 +156,7 @@ def _counting(cls: Any, counts: dict[int, int]) -> Any:
 
 
 def test_trainer_loss_is_cross_entropy_over_labelled_positions(setup: dict[str, Any], tmp_path: Any) -> None:
-    from imdata.hf import collator, to_hf_dataset
+    from imdata.export.hf import collator, to_hf_dataset
 
     trained = {}
     for mode in ("it", "im"):
@@ -178,7 +178,7 @@ def test_trainer_loss_is_cross_entropy_over_labelled_positions(setup: dict[str, 
 
 def test_sft_trainer_loss_is_cross_entropy_over_labelled_positions(setup: dict[str, Any], tmp_path: Any) -> None:
     trl = pytest.importorskip("trl", reason="trl is not installed (pip install trl)")
-    from imdata.hf import to_hf_dataset
+    from imdata.export.hf import to_hf_dataset
 
     processing = transformers.PreTrainedTokenizerFast(
         tokenizer_file=str(shared("tokenizers/llama2/tokenizer.json")),

@@ -10,10 +10,10 @@ from click.testing import CliRunner
 from conftest import shared
 
 from imdata.cli import main
-from imdata.dataset import load
-from imdata.spans import IGNORE_INDEX, tokenize_examples
-from imdata.templates import get_template
-from imdata.tokens import load_tokenizer
+from imdata.data.dataset import load
+from imdata.labels.labelling import IGNORE_INDEX, tokenize_examples
+from imdata.labels.tokens import load_tokenizer
+from imdata.templates.builtin import get_template
 
 TURNS = [
     {"role": "user", "content": "Name a prime."},

@@ -7,9 +7,9 @@ from typing import Any, TypeVar
 
 import click
 
-from imdata.dataset import FORMAT_CHOICES, ON_ERROR, Dataset, SkipLog, Stream, load, parse_role_map
+from imdata.data.dataset import FORMAT_CHOICES, ON_ERROR, Dataset, SkipLog, Stream, load, parse_role_map
+from imdata.data.formats import parse_fields
 from imdata.errors import OutputError
-from imdata.formats import parse_fields
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -135,7 +135,7 @@ def _check_tokenizer(ctx: click.Context, param: click.Parameter, value: str | No
     import os
 
     from imdata.errors import TokenizerError
-    from imdata.tokens import looks_like_path
+    from imdata.labels.tokens import looks_like_path
 
     if value and looks_like_path(value) and not os.path.exists(os.path.expanduser(value)):
         # the library's own error, so the message is the one line load_tokenizer would give
@@ -157,12 +157,12 @@ def check_outputs(
     folders: tuple[str, ...] = (),
     also: Mapping[str, str | None] = {},
 ) -> None:
-    """Check every destination before any work (see :mod:`imdata.atomic`).
+    """Check every destination before any work (see :mod:`imdata.data.atomic`).
 
     ``outputs`` maps an option (``-o``, ``manifest``, ``--rejects``) to its path; ``also``
     holds paths that only must differ from those (e.g. a name that several outputs derive from).
     """
-    from imdata.atomic import check_destinations, same_path
+    from imdata.data.atomic import check_destinations, same_path
 
     check_destinations(outputs, force=force, folders=folders)
     for option, path in (also or {}).items():

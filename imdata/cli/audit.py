@@ -33,7 +33,7 @@ def audit(labels: str, source: str, template: str, tokenizer: str, expect: str |
     imdata audit train_im/ --source train.jsonl -k tokenizer.json --expect im
     imdata audit sft.parquet --source train.jsonl -t chat.jinja -k tok/ --mask-column assistant_masks
     """  # noqa: D301 - \b is click's no-rewrap marker
-    from imdata.io import atomic_output
+    from imdata.data.files import atomic_output
     from imdata.reports.audit_text import render, render_html
     from imdata.reports.mask_audit import audit as run_audit
 

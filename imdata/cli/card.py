@@ -66,8 +66,8 @@ def card(
     Figures go to a folder named after the card (cards/lima/). Statistics only: no example
     text is written.
     """
-    from imdata.card import MAX_LENGTHS, write_card
-    from imdata.card import card as make_card
+    from imdata.reports.dataset_card import MAX_LENGTHS, write_card
+    from imdata.reports.dataset_card import card as make_card
 
     check_outputs({"-o": output, "--rejects": rejects}, force=force)
     (ds,) = load_inputs(

@@ -106,10 +106,10 @@ def loss(
     examples apart). `--kinds output` is the paper's loss on output tokens. With several
     models, each minus the first (--baseline) on the same examples, paired.
     """
-    from imdata.dataset import parse_role_map
+    from imdata.data.dataset import parse_role_map
+    from imdata.data.formats import parse_fields
     from imdata.evaluation import loss as run_loss
     from imdata.evaluation.report import check_report_dir, render, write_report
-    from imdata.formats import parse_fields
 
     if report_dir:
         check_report_dir(report_dir, force=force)  # before the models run, not after
@@ -126,7 +126,7 @@ def loss(
     if report_dir:
         say(f"wrote {', '.join(write_report(rep, report_dir, force=force))}")
     if db:
-        from imdata import store
+        from imdata.store import database as store
 
         con = store.connect(db)
         try:

@@ -101,8 +101,9 @@ def memorize(
     BLEU, exact matches and the longest verbatim overlap; and each run minus the baseline
     with a paired-bootstrap confidence interval over the examples both share.
     """
-    from imdata import memo_report, store
-    from imdata.memorization import memorize as run_memorize
+    from imdata.memorisation import report as memo_report
+    from imdata.memorisation.memorization import memorize as run_memorize
+    from imdata.store import database as store
 
     if db:
         store.check_store(db)  # before the scoring, not after it

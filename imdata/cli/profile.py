@@ -93,9 +93,9 @@ def profile(
     `--format markdown` is ready to paste into a paper or a data card.
     """
     from imdata.cli._progress import Progress
-    from imdata.dataset import SkipLog, parse_role_map
-    from imdata.engine import profile as run_profile
-    from imdata.formats import parse_fields
+    from imdata.data.dataset import SkipLog, parse_role_map
+    from imdata.data.formats import parse_fields
+    from imdata.engine.runner import profile as run_profile
 
     if tokenizer and unit in ("words", "chars"):
         say(f"measuring in {unit}; --tokenizer only sets the template's EOS/BOS strings")
@@ -133,7 +133,7 @@ def profile(
         merged.write(rejects, force=force)
         say(f"wrote {merged.total} rejected records to {rejects}")
     if db:
-        from imdata import store
+        from imdata.store import database as store
 
         con = store.connect(db)
         try:
@@ -145,7 +145,7 @@ def profile(
             "(tables profile_examples, profile_datasets)"
         )
     if plots:
-        from imdata.plots import profile_plots
+        from imdata.profiling.plots import profile_plots
 
         for p in profile_plots(report, plots, force=force):
             say(f"wrote {p}")
@@ -155,17 +155,17 @@ def _check_outputs(rejects: str | None, plots: str | None, db: str | None, force
     """Fail before the work, not after it, when an output cannot be written."""
     from pathlib import Path
 
-    from imdata import io
+    from imdata.data import files
 
     if rejects:
-        io.check_writable(Path(rejects), force=force)
+        files.check_writable(Path(rejects), force=force)
     if db:
         from imdata.cli._common import check_outputs
-        from imdata.store import check_store
+        from imdata.store.database import check_store
 
         check_store(db)
         check_outputs({"--rejects": rejects}, force=force, also={"--db": db, "--plots": plots})
     if plots:
-        from imdata.plots import plot_paths
+        from imdata.profiling.plots import plot_paths
 
         plot_paths(plots, force=force)

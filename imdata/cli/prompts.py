@@ -38,7 +38,7 @@ def prompts(
     Generate from these with greedy decoding, keep the ids in the outputs, and score them with
     `imdata memorize --train TRAIN --outputs OUTPUTS --match id`.
     """
-    from imdata.prompts import prompts as write_prompts
+    from imdata.export.prompt_forms import prompts as write_prompts
 
     check_outputs({"-o": output, "--rejects": rejects}, force=force)
     datasets = load_inputs(

@@ -18,6 +18,6 @@ def query(sql: str, db: str, fmt: str) -> None:
 
     Tables: profile_examples, profile_datasets (see the README), memo_* (imdata memorize).
     """
-    from imdata.query import query as run_query
+    from imdata.store.queries import query as run_query
 
     click.echo(run_query(db, sql).render(fmt))

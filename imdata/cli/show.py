@@ -70,9 +70,9 @@ def show(
     """  # noqa: D301 - \b is click's no-rewrap marker
     import sys
 
-    from imdata.io import atomic_output
-    from imdata.show import render_html, render_terminal
-    from imdata.show import show as build
+    from imdata.data.files import atomic_output
+    from imdata.reports.span_view import render_html, render_terminal
+    from imdata.reports.span_view import show as build
 
     if index is not None and ident is not None:
         raise click.UsageError("give --index or --id, not both")

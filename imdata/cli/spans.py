@@ -77,7 +77,7 @@ def spans(
     imdata spans train.jsonl -o train.spans.jsonl
     imdata spans train.jsonl -k tokenizer.json --mode im --to hf -o train_im/
     """  # noqa: D301 - \b is click's no-rewrap marker
-    from imdata.export import spans as export_spans
+    from imdata.export.exporter import spans as export_spans
 
     manifest = output + ".manifest.json"
     outputs = {"-o": output, "manifest": manifest, "--rejects": rejects}
@@ -138,8 +138,8 @@ def spans(
 
 def _on_ray(data: tuple[str, ...], opts: dict[str, Any]) -> Any:
     """The per-example stage on Ray Data; loading's skips are said and written as for local."""
-    from imdata.dataset import SkipLog, parse_role_map
-    from imdata.engine import spans as ray_spans
+    from imdata.data.dataset import SkipLog, parse_role_map
+    from imdata.engine.runner import spans as ray_spans
 
     if opts["field_map"]:
         raise click.UsageError("--field is read by --engine local only")

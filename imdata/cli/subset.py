@@ -102,8 +102,8 @@ def subset(
     imdata subset a.json b.json --n 1000 --strategy stratified --by source -o mix.jsonl
     """  # noqa: D301 - \b is click's no-rewrap marker
     from imdata.cli._common import check_outputs, command_line, load_inputs, say
-    from imdata.manifest import manifest_path, render_rows
-    from imdata.subset import subset as select
+    from imdata.selection.manifest import manifest_path, render_rows
+    from imdata.selection.subsets import subset as select
 
     if seed is not None and seeds is not None:
         raise click.UsageError("give --seed or --seeds, not both")

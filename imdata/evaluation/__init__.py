@@ -1,5 +1,6 @@
-"""Evaluate models on instruction data: the loss per span kind (``imdata loss``).
+"""Stage 5, evaluation: the loss per span kind of models on instruction data (``imdata loss``).
 
+May import `export`, `labels`, `templates`, `data`; not selection/memorisation or anything above.
 Torch and transformers load only when a model is scored, so importing this package is cheap.
 """
 

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from imdata.choices import LeakedAction
-from imdata.dataset import Dataset, SkipLog, dataset_name, load
+from imdata.data.dataset import Dataset, SkipLog, dataset_name, load
+from imdata.data.records import Example, Role
 from imdata.errors import DataError, OptionError
-from imdata.records import Example, Role
 
 MANIFEST = "manifest.json"
 

@@ -4,7 +4,7 @@
 item. An item is a span kind (``template``, ``system``, ``instruction``, ``output``,
 ``eos``), a loss mode (``it``: the kinds Instruction Tuning trains, ``output`` and
 ``eos``; ``im``: ``system``, ``instruction``, ``output``, ``eos``; ``all``), or kinds joined
-by ``+``. A token's kind comes from imdata's labels (:mod:`imdata.spans`): it belongs to the
+by ``+``. A token's kind comes from imdata's labels (:mod:`imdata.labels.labelling`): it belongs to the
 span holding its first character; tokens the tokenizer adds (BOS) belong to none.
 
 >>> [(g.name, sorted(g.kinds)) for g in parse_kinds("output,it,system+instruction")]
@@ -20,8 +20,8 @@ import numpy as np
 
 from imdata.choices import LOSS_MODES
 from imdata.errors import OptionError
-from imdata.spans import KIND_CODE, TRAINED_KINDS
-from imdata.templates import SPAN_KINDS
+from imdata.labels.labelling import KIND_CODE, TRAINED_KINDS
+from imdata.templates.rendered import SPAN_KINDS
 
 #: the default groups: every span kind on its own, the paper's "output tokens" first
 DEFAULT_KINDS = ("output", "instruction", "system", "eos", "template")

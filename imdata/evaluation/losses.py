@@ -24,16 +24,16 @@ import numpy as np
 
 from imdata import __version__
 from imdata.choices import DEFAULT_SEED, Device, DType, LeakedAction
-from imdata.dataset import Dataset, SkipLog
+from imdata.data.dataset import Dataset, SkipLog
+from imdata.data.records import Role
 from imdata.errors import OptionError
 from imdata.evaluation.inputs import Part, resolve_inputs
 from imdata.evaluation.kinds import KindGroup, parse_kinds
 from imdata.evaluation.models import ModelSpec, context_length, load_model, resolve_device, resolve_models
 from imdata.evaluation.scoring import kind_counts, score
 from imdata.evaluation.stats import bootstrap
-from imdata.records import Role
-from imdata.spans import tokenize_examples
-from imdata.templates import get_template
+from imdata.labels.labelling import tokenize_examples
+from imdata.templates.builtin import get_template
 
 SCHEMA_VERSION = 1
 
@@ -340,7 +340,7 @@ def _tokenize(
 
 
 def _pad_id(spec: ModelSpec, net: Any) -> int:
-    from imdata.hf import pad_id
+    from imdata.export.hf import pad_id
 
     value = getattr(net.config, "pad_token_id", None)
     return value if isinstance(value, int) and value >= 0 else pad_id(spec.tokenizer)

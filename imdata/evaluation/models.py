@@ -19,7 +19,7 @@ from typing import Any
 
 from imdata.choices import Device, DType
 from imdata.errors import ImdataError, OptionError, TokenizerError
-from imdata.tokens import TokenizerInfo, load_tokenizer
+from imdata.labels.tokens import TokenizerInfo, load_tokenizer
 
 _WEIGHTS = (".safetensors", ".bin", ".pt", ".pth")
 _MIB = 1 << 20

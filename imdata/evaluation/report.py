@@ -7,8 +7,8 @@ import io as _io
 import json
 from pathlib import Path
 
-from imdata import io
 from imdata.choices import ReportFormat
+from imdata.data import files
 from imdata.errors import OutputError
 from imdata.evaluation.losses import LossReport
 
@@ -162,11 +162,11 @@ def write_report(report: LossReport, directory: str, *, force: bool = False) -> 
     d = check_report_dir(directory, force=force)
     d.mkdir(parents=True, exist_ok=True)
     plot_losses(report, d / FIGURE, force=True)
-    with io.atomic_output(d / "report.json", force=True) as fh:
+    with files.atomic_output(d / "report.json", force=True) as fh:
         fh.write(render(report, "json") + "\n")
-    with io.atomic_output(d / "examples.csv", force=True) as fh:
+    with files.atomic_output(d / "examples.csv", force=True) as fh:
         fh.write(report.examples.write_csv())
-    with io.atomic_output(d / "report.md", force=True) as fh:
+    with files.atomic_output(d / "report.md", force=True) as fh:
         fh.write("\n".join(_markdown(report)) + "\n")
     return [str(d / f) for f in ("report.md", FIGURE, "report.json", "examples.csv")]
 

@@ -10,7 +10,7 @@ first token of a sequence has no context and no loss. Sequences are sorted by le
   ``batch_tokens`` tokens, with ``position_ids`` restarting at 0 for each and no attention
   mask, so no token is padding. transformers then keeps each sequence's attention to itself (its masks split
   rows where ``position_ids`` restart, and flash attention runs variable-length), as for
-  training with ``imdata.hf.Collator`` packing; a model whose attention ignores
+  training with ``imdata.export.hf.Collator`` packing; a model whose attention ignores
   ``position_ids`` would see its neighbours, so packing is opt-in.
 
 Either way every number equals the unbatched, unpadded computation (the tests check it to
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from imdata.spans import KIND_CODE
+from imdata.labels.labelling import KIND_CODE
 
 #: slots of the per-kind matrices: 0 for tokens the tokenizer added, then ``KIND_CODE + 1``
 N_SLOTS = len(KIND_CODE) + 1

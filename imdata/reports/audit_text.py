@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from imdata.spans import TRAINED_KINDS
+from imdata.labels.labelling import TRAINED_KINDS
 
 if TYPE_CHECKING:
     from imdata.reports.audit_report import AuditReport, AuditView
@@ -80,7 +80,7 @@ def render(report: AuditReport, fmt: str = "table") -> str:
     """The report as ``table`` (text), ``markdown`` or ``json`` (sorted keys)."""
     if fmt == "json":
         return orjson.dumps(report.to_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2).decode()
-    from imdata.manifest import render_rows
+    from imdata.selection.manifest import render_rows
 
     rows = []
     for c, (total, trained) in report.counts.items():

@@ -17,7 +17,7 @@ eos            the end-of-turn marker that closes an assistant turn (and, under 
                the newline after it)
 =============  ==========================================================================
 
-Against each loss mode (``it``, ``im``, ``all``, as :data:`imdata.spans.TRAINED_KINDS`
+Against each loss mode (``it``, ``im``, ``all``, as :data:`imdata.labels.labelling.TRAINED_KINDS`
 defines them) the audit counts the positions whose label differs, leaving out those imdata
 itself treats as ambiguous: the first position (no token predicts it in a causal LM, so its
 label never enters the loss) and whitespace-only template or end-of-turn tokens on the
@@ -41,14 +41,15 @@ from typing import Any
 import numpy as np
 
 from imdata.choices import ALIGNS, LOSS_MODES, Align, LossMode
-from imdata.dataset import Dataset, load
+from imdata.data.dataset import Dataset, load
+from imdata.data.records import Example
 from imdata.errors import DataError, OptionError
-from imdata.records import Example
+from imdata.labels.labelling import KIND_CODE, SPECIAL, TRAINED_KINDS, Tokenized, tokenize_examples, trained_table
+from imdata.labels.tokens import TokenizerInfo, load_tokenizer
 from imdata.reports.audit_report import CLASSES, CONTENT_CLASSES, AuditPiece, AuditReport, AuditView, ExampleAudit
 from imdata.reports.labelled import LabelledRows, read_labelled
-from imdata.spans import KIND_CODE, SPECIAL, TRAINED_KINDS, Tokenized, tokenize_examples, trained_table
-from imdata.templates import Template, get_template
-from imdata.tokens import TokenizerInfo, load_tokenizer
+from imdata.templates.builtin import get_template
+from imdata.templates.rendered import Template
 
 _C = {c: i for i, c in enumerate(CLASSES)}
 _TEMPLATE, _EOS = KIND_CODE["template"], KIND_CODE["eos"]

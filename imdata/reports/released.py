@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from imdata.dataset import Dataset, load
-from imdata.spans import IGNORE_INDEX, KIND_CODE, tokenize_examples
-from imdata.templates import get_template
-from imdata.tokens import TokenizerInfo, load_tokenizer
+from imdata.data.dataset import Dataset, load
+from imdata.labels.labelling import IGNORE_INDEX, KIND_CODE, tokenize_examples
+from imdata.labels.tokens import TokenizerInfo, load_tokenizer
+from imdata.templates.builtin import get_template
 
 #: the strings the released code masks, as written there (typo included)
 RELEASED_MASKED = ("wa\n", "<|system|>\n", "<|user|>\n")

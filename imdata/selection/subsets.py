@@ -1,0 +1,436 @@
+"""Reproducible low-resource subsets (the Superficial Alignment Hypothesis: 1k, 2k, 5k ...).
+
+Every strategy puts the eligible examples in a **priority order** and a subset of size
+``n`` is the first ``n`` of that order, written back in the parent's order:
+
+==========  ===============================================================================
+random      a seeded permutation
+stratified  a seeded permutation within each value of ``by``, interleaved so that every
+            prefix keeps the parent's proportions (each stratum within one example)
+longest     longest output first; ties broken by id (the "long is more" baseline)
+ratio       nearest ``target_ratio`` first (distance ``|log r - log target|``, ties by id);
+            with only ``min_ratio``/``max_ratio``, a seeded permutation of the examples in
+            that window
+score       examples with ``score_field >= min_score``, highest score first, ties in a
+            seeded order (AlpaGasus-style ratings)
+==========  ===============================================================================
+
+With ``nested=True`` every size comes from one order, so each subset contains the smaller
+ones (scaling curves). Without it each size draws its own order from ``(seed, n)``. The
+deterministic strategies (``longest``, ``ratio`` with a target) are nested either way.
+
+>>> from imdata.data.records import Example
+>>> pairs = [[("user", "q " * i), ("assistant", "a " * (i + 1))] for i in range(1, 9)]
+>>> exs = [Example.from_pairs(f"e{i}", p) for i, p in enumerate(pairs, 1)]
+>>> rep = subset(exs, n=[2, 4], strategy="longest")
+>>> [[ex.id for ex in s.examples] for s in rep.subsets]
+[['e7', 'e8'], ['e5', 'e6', 'e7', 'e8']]
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imdata.choices import DEFAULT_SEED, STRATEGIES, Strategy
+from imdata.data.records import Example
+from imdata.errors import ImdataError, OptionError
+from imdata.selection.manifest import (
+    ZERO_OUTPUT_RULE,
+    Data,
+    Manifest,
+    Measures,
+    api_call,
+    field_values,
+    length_profile,
+    manifest_path,
+    measure,
+    pool,
+    write_examples,
+)
+
+
+@dataclass(frozen=True)
+class Subset:
+    """One subset: its size, seed, examples (in the parent's order) and manifest."""
+
+    n: int
+    seed: int
+    examples: tuple[Example, ...]
+    manifest: Manifest
+    output: str | None = None
+
+    @property
+    def ids(self) -> list[str]:
+        """The ids in output order."""
+        return [ex.id for ex in self.examples]
+
+
+@dataclass(frozen=True)
+class SubsetReport:
+    """Every subset made by one call, and what was noticed on the way."""
+
+    strategy: str
+    parent: int
+    eligible: int
+    subsets: tuple[Subset, ...]
+    warnings: tuple[str, ...] = ()
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One summary row per subset, for tables."""
+        out = []
+        for s in self.subsets:
+            prof = s.manifest.profile["subset"]
+            out.append(
+                {
+                    "output": s.output or "",
+                    "n": s.n,
+                    "seed": s.seed,
+                    "examples": len(s.examples),
+                    "instruction_mean": prof.get("instruction_mean"),
+                    "output_mean": prof.get("output_mean"),
+                    "ratio_of_means": prof.get("ratio_of_means"),
+                }
+            )
+        return out
+
+
+def subset(
+    data: Data,
+    *,
+    n: int | Sequence[int] = 1000,
+    strategy: Strategy = "random",
+    seed: int | Sequence[int] = DEFAULT_SEED,
+    nested: bool = False,
+    by: str | None = None,
+    target_ratio: float | None = None,
+    min_ratio: float | None = None,
+    max_ratio: float | None = None,
+    score_field: str | None = None,
+    min_score: float | None = None,
+    strict: bool = False,
+    template: str = "tulu",
+    tokenizer: str | None = None,
+    output: str | os.PathLike[str] | None = None,
+    to: str | None = None,
+    force: bool = False,
+    command: str | None = None,
+) -> SubsetReport:
+    """Select ``n`` examples (or several sizes, or several seeds) and describe each selection.
+
+    Args:
+        data: one or more loaded datasets (pooled in order) or a list of examples.
+        n: the size, or several sizes (one subset each).
+        strategy: see the module docstring.
+        seed: the seed, or several seeds (one subset per seed and size).
+        nested: draw every size from one order so that each subset contains the smaller.
+        by: the field whose proportions ``stratified`` keeps (``source``, ``id`` or a meta key).
+        target_ratio: ``ratio``: take the examples nearest this instruction/output ratio.
+        min_ratio: ``ratio``: keep only examples with at least this ratio.
+        max_ratio: ``ratio``: keep only examples with at most this ratio.
+        score_field: ``score``: the meta field holding the rating.
+        min_score: ``score``: keep only examples rated at least this.
+        strict: fail when fewer examples are eligible than asked for (default: take them all
+            and say so in ``warnings``).
+        template: the template lengths are measured under (words, the paper's unit).
+        tokenizer: measure lengths in this tokenizer's tokens instead of words.
+        output: write each subset here (several: ``out-n1000-seed1.jsonl``), with a
+            ``.subset.json`` manifest beside each; ``None`` writes nothing.
+        to: write a ``spans`` export format instead of canonical JSONL.
+        force: overwrite existing outputs.
+        command: the command line that made the subsets, for the manifests (default: the
+            equivalent Python call).
+    """
+    sizes = [n] if isinstance(n, int) else list(n)
+    seeds = [seed] if isinstance(seed, int) else list(seed)
+    params = _check_options(
+        strategy,
+        sizes,
+        seeds,
+        by=by,
+        target_ratio=target_ratio,
+        min_ratio=min_ratio,
+        max_ratio=max_ratio,
+        score_field=score_field,
+        min_score=min_score,
+    )
+    pl_ = pool(data)
+    exs = pl_.examples
+    m = measure(exs, template=template, tokenizer=tokenizer)
+    ids = np.array([ex.id for ex in exs], dtype=object)
+    eligible, scores, groups = _eligible(
+        exs,
+        m,
+        strategy,
+        by=by,
+        min_ratio=min_ratio,
+        max_ratio=max_ratio,
+        score_field=score_field,
+        min_score=min_score,
+    )
+    warnings: list[str] = []
+    if pl_.renamed:
+        warnings.append(f"{pl_.renamed} ids clashed across inputs and were prefixed with their input's name")
+    for k in sorted(sizes):
+        if k > eligible.size:
+            msg = (
+                f"asked for {k} examples but only {eligible.size} of {len(exs)} are eligible; "
+                f"the subset holds all {eligible.size}"
+            )
+            if strict:
+                raise ImdataError(msg.split(";")[0] + "; ask for fewer, or drop --strict to take them all")
+            warnings.append(msg)
+    params.update(
+        nested=nested,
+        strict=strict,
+        length_unit=m.unit,
+        template=template,
+        tokenizer=tokenizer,
+        to=to,
+    )
+    parent_profile = length_profile(m)
+    call = {"n": n, "strategy": strategy, "seed": seed, "nested": nested or None, **params}
+    call.update(output=Path(output).name if output is not None else None)
+    command = command or api_call("subset", pl_.inputs, {k: v for k, v in call.items() if k not in ("length_unit",)})
+    subsets: list[Subset] = []
+    for s in seeds:
+        base: np.ndarray | None = None
+        for k in sorted(sizes):
+            if nested or not _seeded(strategy, target_ratio):
+                if base is None:
+                    base = _order(
+                        strategy,
+                        eligible,
+                        m,
+                        ids,
+                        scores,
+                        groups,
+                        np.random.default_rng(s),
+                        target_ratio,
+                    )
+                order = base
+            else:
+                order = _order(
+                    strategy,
+                    eligible,
+                    m,
+                    ids,
+                    scores,
+                    groups,
+                    np.random.default_rng([s, k]),
+                    target_ratio,
+                )
+            take = np.sort(order[:k])
+            chosen = tuple(exs[i] for i in take)
+            notes = [f"examples are written in the parent's order; {_ORDER_NOTE[strategy]}"]
+            if strategy == "ratio":
+                notes.append(ZERO_OUTPUT_RULE)
+            notes += [w for w in warnings if f"for {k} " in w or "clashed" in w]
+            extra: dict[str, Any] = {
+                "eligible": int(eligible.size),
+                "parent_examples": len(exs),
+                "command": command,
+                "sources": pl_.mix(take),
+            }
+            bigger = [x for x in sorted(sizes) if x > k]
+            if output and bigger and (nested or not _seeded(strategy, target_ratio)):
+                extra["contained_in"] = Path(_output_name(output, bigger[0], s, len(sizes) > 1, len(seeds) > 1)).name
+            if groups is not None:
+                extra["strata"] = _strata(groups, eligible, take)
+            out_path = _output_name(output, k, s, len(sizes) > 1, len(seeds) > 1) if output else None
+            if out_path is not None:
+                extra["output"] = Path(out_path).name
+            man = Manifest(
+                kind="subset",
+                strategy=strategy,
+                parameters={**params, "n": k},
+                seed=s,
+                inputs=pl_.inputs,
+                outputs={"subset": [ex.id for ex in chosen]},
+                profile={"subset": length_profile(m.take(take)), "parent": parent_profile},
+                notes=tuple(notes),
+                extra=extra,
+            )
+            subsets.append(Subset(k, s, chosen, man, str(out_path) if out_path else None))
+    if output is not None:
+        for sub in subsets:
+            assert sub.output is not None  # noqa: S101 - set above whenever output is
+            write_examples(sub.examples, sub.output, to=to, template=template, tokenizer=tokenizer, force=force)
+            sub.manifest.write(manifest_path(sub.output, "subset"), force=force)
+    return SubsetReport(strategy, len(exs), int(eligible.size), tuple(subsets), tuple(warnings))
+
+
+_ORDER_NOTE = {
+    "random": "chosen by a seeded permutation",
+    "stratified": "chosen by seeded permutations within each stratum, interleaved to keep proportions",
+    "longest": "chosen longest output first, ties broken by id",
+    "ratio": "chosen nearest the target ratio (|log r - log target|, ties by id), or at random within the ratio window",
+    "score": "chosen highest score first, ties in a seeded order",
+}
+
+
+def _seeded(strategy: str, target_ratio: float | None) -> bool:
+    """Whether the strategy's order depends on the seed."""
+    return strategy not in ("longest",) and not (strategy == "ratio" and target_ratio is not None)
+
+
+def _check_options(strategy: str, sizes: list[int], seeds: list[int], **opts: Any) -> dict[str, Any]:
+    if strategy not in STRATEGIES:
+        raise OptionError(f"--strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
+    if not sizes:
+        raise OptionError("--n: give at least one size")
+    bad = [k for k in sizes if not isinstance(k, int) or k < 1]
+    if bad:
+        raise OptionError(f"--n {bad[0]}: sizes must be whole numbers of at least 1")
+    if len(set(sizes)) != len(sizes) or len(set(seeds)) != len(seeds) or not seeds:
+        raise OptionError("--n and --seeds: give each size and seed once")
+    allowed = {
+        "stratified": {"by"},
+        "ratio": {"target_ratio", "min_ratio", "max_ratio"},
+        "score": {"score_field", "min_score"},
+    }.get(strategy, set())
+    for key, val in opts.items():
+        if val is not None and key not in allowed:
+            flag = "--" + key.replace("_", "-")
+            raise OptionError(f"{flag} does not apply to --strategy {strategy}; drop it or choose another strategy")
+    if strategy == "stratified" and opts["by"] is None:
+        raise OptionError("--strategy stratified needs --by FIELD (e.g. --by source)")
+    if strategy == "score" and opts["score_field"] is None:
+        raise OptionError("--strategy score needs --score-field FIELD")
+    if strategy == "ratio":
+        lo, hi, tgt = opts["min_ratio"], opts["max_ratio"], opts["target_ratio"]
+        if lo is None and hi is None and tgt is None:
+            raise OptionError("--strategy ratio needs --target-ratio R, or --min-ratio/--max-ratio")
+        if tgt is not None and not tgt > 0:
+            raise OptionError(f"--target-ratio {tgt}: must be greater than 0")
+        if lo is not None and hi is not None and not lo < hi:
+            raise OptionError(f"--min-ratio {lo} --max-ratio {hi}: the minimum must be below the maximum")
+    if not _seeded(strategy, opts["target_ratio"]) and len(seeds) > 1:
+        raise OptionError(f"--strategy {strategy} does not use the seed, so --seeds would write identical subsets")
+    return {k: v for k, v in opts.items() if k in allowed}
+
+
+def _eligible(
+    exs: Sequence[Example],
+    m: Measures,
+    strategy: str,
+    *,
+    by: str | None,
+    min_ratio: float | None,
+    max_ratio: float | None,
+    score_field: str | None,
+    min_score: float | None,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Indices of eligible examples, scores (``score``) and stratum labels (``stratified``)."""
+    idx = np.arange(len(exs))
+    if strategy == "ratio":
+        r = m.ratio
+        keep = np.ones(len(exs), dtype=bool)
+        if min_ratio is not None:
+            keep &= r >= min_ratio
+        if max_ratio is not None:
+            keep &= r <= max_ratio
+        return idx[keep], None, None
+    if strategy == "score":
+        assert score_field is not None  # noqa: S101 - checked by _check_options
+        scores = np.array(
+            [
+                _number(v, ex, score_field)
+                for v, ex in zip(field_values(exs, score_field, option="--score-field"), exs, strict=True)
+            ]
+        )
+        keep = scores >= min_score if min_score is not None else np.ones(len(exs), dtype=bool)
+        return idx[keep], scores, None
+    if strategy == "stratified":
+        assert by is not None  # noqa: S101 - checked by _check_options
+        labels = np.array(
+            [v if isinstance(v, str) else repr(v) for v in field_values(exs, by, option="--by")],
+            dtype=object,
+        )
+        return idx, None, labels
+    return idx, None, None
+
+
+def _number(value: Any, ex: Example, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise OptionError(f"--score-field {name}: example {ex.id!r} has {value!r}, not a number; fix the field")
+    try:
+        return float(value)
+    except ValueError:
+        raise OptionError(
+            f"--score-field {name}: example {ex.id!r} has {value!r}, not a number; fix the field"
+        ) from None
+
+
+def _order(
+    strategy: str,
+    eligible: np.ndarray,
+    m: Measures,
+    ids: np.ndarray,
+    scores: np.ndarray | None,
+    groups: np.ndarray | None,
+    rng: np.random.Generator,
+    target_ratio: float | None,
+) -> np.ndarray:
+    """The eligible indices in priority order."""
+    if strategy == "longest":
+        # lexsort: last key is primary; ids as the tie-break make the order total.
+        keys = np.argsort(np.argsort(ids[eligible].astype(str), kind="stable"), kind="stable")
+        return eligible[np.lexsort((keys, -m.output[eligible]))]
+    if strategy == "ratio" and target_ratio is not None:
+        with np.errstate(divide="ignore"):
+            dist = np.abs(np.log(m.ratio[eligible].astype(np.float64)) - np.log(target_ratio))
+        dist = np.nan_to_num(dist, nan=np.inf)  # zero/zero -> farthest
+        keys = np.argsort(np.argsort(ids[eligible].astype(str), kind="stable"), kind="stable")
+        return eligible[np.lexsort((keys, dist))]
+    if strategy == "score":
+        assert scores is not None  # noqa: S101
+        tie = rng.permutation(eligible.size)
+        return eligible[np.lexsort((tie, -scores[eligible]))]
+    if strategy == "stratified":
+        assert groups is not None  # noqa: S101
+        return stratified_order(groups[eligible], rng, eligible)
+    return rng.permutation(eligible)
+
+
+def stratified_order(labels: np.ndarray, rng: np.random.Generator, index: np.ndarray | None = None) -> np.ndarray:
+    """An order of ``index`` whose every prefix keeps the proportions of ``labels``.
+
+    Within a stratum of size ``s`` the ``r``-th example (in a seeded order) gets the key
+    ``(r + 0.5) / s``; sorting all keys interleaves the strata, so the first ``k`` hold
+    each stratum's share of ``k`` to within one example.
+
+    >>> stratified_order(np.array(["a", "a", "a", "b"]), np.random.default_rng(0)).size
+    4
+    """
+    index = np.arange(labels.size) if index is None else index
+    values, inverse, counts = np.unique(labels.astype(str), return_inverse=True, return_counts=True)
+    keys = np.empty(labels.size, dtype=np.float64)
+    for g in range(values.size):
+        members = np.flatnonzero(inverse == g)
+        ranks = rng.permutation(members.size)
+        keys[members] = (ranks + 0.5) / counts[g]
+    group_tie = rng.permutation(values.size)[inverse]
+    return index[np.lexsort((group_tie, keys))]
+
+
+def _strata(groups: np.ndarray, eligible: np.ndarray, take: np.ndarray) -> dict[str, dict[str, int]]:
+    parent = dict(zip(*np.unique(groups[eligible].astype(str), return_counts=True), strict=True))
+    sub = dict(zip(*np.unique(groups[take].astype(str), return_counts=True), strict=True))
+    return {str(k): {"parent": int(v), "subset": int(sub.get(k, 0))} for k, v in sorted(parent.items())}
+
+
+def _output_name(output: str | os.PathLike[str], k: int, seed: int, many_n: bool, many_seeds: bool) -> str:
+    """``out.jsonl`` -> ``out-n1000-seed1.jsonl`` (only the parts that vary)."""
+    p = Path(output)
+    tag = (f"-n{k}" if many_n else "") + (f"-seed{seed}" if many_seeds else "")
+    if not tag:
+        return str(p)
+    suffix = "".join(s for s in p.suffixes[-2:] if s in (".jsonl", ".json", ".gz", ".zst"))
+    stem = p.name[: len(p.name) - len(suffix)] if suffix else p.name
+    return str(p.with_name(stem + tag + suffix))
