@@ -29,7 +29,7 @@ def main(out: Path = c.RESULTS, sample: int | None = None) -> list[Path]:
     subsets = {(s.seed, s.n): s for s in rep.subsets}
     for seed in SEEDS:  # nested: each subset holds the smaller ones
         for a, b in zip(sizes, sizes[1:], strict=False):
-            assert set(subsets[(seed, a)].ids) <= set(subsets[(seed, b)].ids)  # noqa: S101
+            assert set(subsets[(seed, a)].ids) <= set(subsets[(seed, b)].ids)
     data = [parent] + [
         imdata.Dataset(
             f"n{s.n}-seed{s.seed}", parent.path, parent.format, s.examples, parent.fingerprint, parent.skipped

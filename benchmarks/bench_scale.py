@@ -116,7 +116,7 @@ def main() -> None:
                 try:
                     ex = next(to_examples({"id": ident, "conversations": conv}, "sharegpt", path="", where="", index=0))
                     rendered.append(tpl.render(ex))
-                except Exception:  # noqa: BLE001 - a user's loop drops what it cannot read
+                except Exception:  # a user's loop drops what it cannot read
                     rendered.append(None)
             keep = [r for r in rendered if r is not None]
             encs = iter(tok.encode_batch([r.text for r in keep]))

@@ -96,8 +96,8 @@ def _cases() -> list[Case]:
     add = c.append
     # --- damaged containers: every one stops the run, naming the file and how far it got
     gz = gzip.compress(GOOD_BYTES)
-    ZST = _zst_stream(jsonl([good(i) for i in range(5000)]))  # noqa: N806
-    ZJ = _zst_stream(json.dumps([good(i) for i in range(5000)]).encode())  # noqa: N806
+    ZST = _zst_stream(jsonl([good(i) for i in range(5000)]))
+    ZJ = _zst_stream(json.dumps([good(i) for i in range(5000)]).encode())
     for name, file, data, where in [
         ("gz-truncated", "d.jsonl.gz", gz[: len(gz) // 2], "after"),
         ("gz-truncated-tail", "d.jsonl.gz", gz[:-6], "after"),

@@ -158,7 +158,7 @@ def test_import_imdata_spans_is_no_longer_the_function() -> None:
     import imdata
 
     with pytest.raises(ModuleNotFoundError):
-        import imdata.spans  # noqa: F401
+        import imdata.spans
     assert not isinstance(imdata.spans, types.ModuleType)
     assert imdata.spans.__module__ == "imdata.export.exporter"
     assert type(imdata) is types.ModuleType  # no class swap, so no __setattr__ hook on the package

@@ -253,7 +253,7 @@ def test_rendering_does_not_depend_on_the_day(tmp_path: Path, monkeypatch: pytes
 
     class Tomorrow(dt.datetime):
         @classmethod
-        def now(cls, tz: Any = None) -> Any:  # noqa: ANN401
+        def now(cls, tz: Any = None) -> Any:
             return dt.datetime(2031, 1, 1)
 
     monkeypatch.setattr(jinja_mod, "datetime", Tomorrow)
@@ -351,7 +351,7 @@ def test_it_labels_equal_transformers_assistant_mask(name: str, tmp_path: Path, 
         msgs = [m.to_dict() for m in ex.messages]
         try:
             out = hf.apply_chat_template(msgs, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
-        except Exception:  # noqa: BLE001 - the template refuses (e.g. a system message): imdata must too
+        except Exception:  # the template refuses (e.g. a system message): imdata must too
             with pytest.raises(TemplateError):
                 tmpl.render(ex)
             continue

@@ -89,7 +89,7 @@ def _iter_dataset(path: str) -> Iterator[RawRecord]:
         ds = datasets.load_from_disk(path)
     except (FileNotFoundError, ValueError) as e:
         raise ImdataError(f"{path}: not a `datasets.save_to_disk` folder ({e})") from None
-    except Exception as e:  # noqa: BLE001 - a damaged folder fails in pyarrow, fsspec or json: one message
+    except Exception as e:  # a damaged folder fails in pyarrow, fsspec or json: one message
         raise DataError(path, "", "", f"cannot be read as a `datasets` folder ({type(e).__name__}: {e})",
                         "save the dataset again", reason="damaged-file") from None  # fmt: skip
     if isinstance(ds, datasets.DatasetDict):
@@ -118,7 +118,7 @@ def _iter_hub(spec: str) -> Iterator[RawRecord]:
 
     try:
         ds = datasets.load_dataset(name, split=split or "train", streaming=True)
-    except Exception as e:  # noqa: BLE001 - any hub failure becomes one clear message
+    except Exception as e:  # any hub failure becomes one clear message
         raise ImdataError(
             f"{spec}: could not load from the Hugging Face hub ({type(e).__name__}: {str(e)[:200]}); "
             "if you are offline, save the dataset to disk first and pass the folder"

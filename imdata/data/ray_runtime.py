@@ -16,7 +16,7 @@ def ray_init() -> None:
     """Connect to ``RAY_ADDRESS`` if set, else start a local instance (once per process)."""
     try:
         import ray
-        import ray.data  # noqa: F401 - Ray without its Data library cannot run the stage
+        import ray.data  # Ray without its Data library cannot run the stage
     except ImportError:
         raise OptionError("--engine ray needs Ray Data: pip install 'imdata[ray]' (or use --engine local)") from None
 

@@ -294,7 +294,7 @@ def _run_ray(path: str, spec: StageSpec, spill: str | None) -> tuple[pl.DataFram
         rows = ds.map_batches(stage, batch_format="pyarrow", fn_kwargs={"spec": spec}, batch_size=_RAW_ROWS)
         out = spill or tempfile.mkdtemp(prefix="imdata-ray-")
         rows.write_parquet(out)
-    except Exception as e:  # noqa: BLE001 - a Ray error wrapping ours becomes ours again
+    except Exception as e:  # a Ray error wrapping ours becomes ours again
         raise _cause(e) from None
     frame = pl.read_parquet(out if "://" in out else os.path.join(out, "*.parquet"))
     return frame.sort(_ORDER, maintain_order=True), spec.fmt

@@ -315,7 +315,7 @@ def _row(
 ) -> dict[str, Any]:
     source = names.get(ex.source, ex.source)
     if to == "hf":
-        assert tz is not None  # noqa: S101 - guaranteed by the option check above
+        assert tz is not None  # guaranteed by the option check above
         return {"id": ex.id, "input_ids": tz.input_ids, "labels": tz.labels}
     if to == "messages":
         return {"dataset": source, "id": ex.id, "messages": [m.to_dict() for m in ex.messages]}

@@ -95,7 +95,7 @@ def to_hf_dataset(
     tmpl = get_template(template, eos=tok.eos, bos=tok.bos) if isinstance(template, str) else template
     rows = _rows(_examples(data), tmpl, tok, mode, max_length)
     if packing:
-        assert max_length is not None  # noqa: S101 - checked above
+        assert max_length is not None  # checked above
         rows = _pack(rows, max_length)
     columns: dict[str, list[Any]] = {}
     for row in rows:

@@ -162,7 +162,7 @@ def load_tokenizer(spec: str) -> TokenizerInfo:
             raise TokenizerError(_sentencepiece(p))
         try:
             tok = Tokenizer.from_file(str(p))
-        except Exception as e:  # noqa: BLE001 - the Rust error types are not exported
+        except Exception as e:  # the Rust error types are not exported
             raise TokenizerError(
                 f"{p}: not a tokenizers `tokenizer.json` ({str(e)[:200]}); pass a tokenizer.json"
             ) from None
@@ -225,7 +225,7 @@ def _from_hub(spec: str) -> TokenizerInfo:
         )
     try:
         tok = Tokenizer.from_pretrained(spec)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise TokenizerError(
             f"{spec}: could not load it from the hub ({_first_line(e)}); "
             "if you are offline or meant a local folder, pass the path to a tokenizer.json or its folder"

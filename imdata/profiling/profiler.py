@@ -241,7 +241,7 @@ def measure(
     batch_size: int,
 ) -> Iterator[Row]:
     if unit == "tokens":
-        assert tok is not None  # noqa: S101 - checked by profile()
+        assert tok is not None  # checked by profile()
         yield from _token_rows(examples, tpl, tok, max_length, batch_size)
         return
     for ex in examples:

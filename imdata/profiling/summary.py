@@ -379,7 +379,7 @@ def text_table(head: list[str], rows: list[list[str]]) -> str:
     """Aligned text: the first column left, the others right-aligned (numbers)."""
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(head)]
 
-    def line(cells: list[str]) -> str:  # noqa: E306
+    def line(cells: list[str]) -> str:
         return "  ".join(
             c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         )

@@ -141,7 +141,7 @@ def _open(p: Path) -> tuple[list[str], Rows]:
 
         try:
             table = pq.read_table(p)
-        except Exception as e:  # noqa: BLE001 - pyarrow raises several unrelated types
+        except Exception as e:  # pyarrow raises several unrelated types
             raise DataError(str(p), "", "", f"is not a readable Parquet file ({str(e)[:160]})") from None
         return _arrow(table)
     if name.endswith((".jsonl", ".json", ".ndjson")):

@@ -437,7 +437,7 @@ def _finish(row: ExampleAudit, nearest: str, reference: str) -> ExampleAudit:
 
 def _first_mismatch(row: ExampleAudit, rows: LabelledRows, tok: TokenizerInfo) -> dict[str, Any]:
     p = row.mismatch
-    assert p is not None  # noqa: S101 - only called for mismatched rows
+    assert p is not None  # only called for mismatched rows
     ids = rows.input_ids[row.index]
     got = int(ids[p]) if p < len(ids) else None
     want = row.rendered_at_mismatch

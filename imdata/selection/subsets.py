@@ -259,7 +259,7 @@ def subset(
             subsets.append(Subset(k, s, chosen, man, str(out_path) if out_path else None))
     if output is not None:
         for sub in subsets:
-            assert sub.output is not None  # noqa: S101 - set above whenever output is
+            assert sub.output is not None  # set above whenever output is
             write_examples(sub.examples, sub.output, to=to, template=template, tokenizer=tokenizer, force=force)
             sub.manifest.write(manifest_path(sub.output, "subset"), force=force)
     return SubsetReport(strategy, len(exs), int(eligible.size), tuple(subsets), tuple(warnings))
@@ -337,7 +337,7 @@ def _eligible(
             keep &= r <= max_ratio
         return idx[keep], None, None
     if strategy == "score":
-        assert score_field is not None  # noqa: S101 - checked by _check_options
+        assert score_field is not None  # checked by _check_options
         scores = np.array(
             [
                 _number(v, ex, score_field)
@@ -347,7 +347,7 @@ def _eligible(
         keep = scores >= min_score if min_score is not None else np.ones(len(exs), dtype=bool)
         return idx[keep], scores, None
     if strategy == "stratified":
-        assert by is not None  # noqa: S101 - checked by _check_options
+        assert by is not None  # checked by _check_options
         labels = np.array(
             [v if isinstance(v, str) else repr(v) for v in field_values(exs, by, option="--by")],
             dtype=object,
@@ -389,11 +389,11 @@ def _order(
         keys = np.argsort(np.argsort(ids[eligible].astype(str), kind="stable"), kind="stable")
         return eligible[np.lexsort((keys, dist))]
     if strategy == "score":
-        assert scores is not None  # noqa: S101
+        assert scores is not None
         tie = rng.permutation(eligible.size)
         return eligible[np.lexsort((tie, -scores[eligible]))]
     if strategy == "stratified":
-        assert groups is not None  # noqa: S101
+        assert groups is not None
         return stratified_order(groups[eligible], rng, eligible)
     return rng.permutation(eligible)
 

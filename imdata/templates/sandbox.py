@@ -39,7 +39,7 @@ RENDER_CHARS = 64 << 20
 STOPPED = "template-stopped"
 
 
-class RenderTimeout(Exception):  # noqa: N818 - raised into the rendering thread by the watchdog
+class RenderTimeout(Exception):  # raised into the rendering thread by the watchdog
     """A render ran past its time bound."""
 
 
@@ -106,7 +106,7 @@ def render_bounded(
         raise TemplateError(f"{name}: the template failed ({e}); fix the template") from None
     except RecursionError:
         raise TemplateError(f"{name}: the template recurses too deeply; fix the template") from None
-    except Exception as e:  # noqa: BLE001 - a stranger's template may raise anything; it becomes one error
+    except Exception as e:  # a stranger's template may raise anything; it becomes one error
         raise TemplateError(f"{name}: the template failed ({type(e).__name__}: {e}); fix the template") from None
 
 
