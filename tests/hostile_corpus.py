@@ -162,6 +162,31 @@ def _cases() -> list[Case]:
     mixed("missing-output", ['{"id": "z", "instruction": "a"}'])
     mixed("scalar-record", ["42", '"text"', "null", "true"])
     mixed("array-record", ["[1, 2, 3]"])
+    mixed("null-instruction", ['{"id": "z", "instruction": null, "output": "b"}'])
+    mixed("nan-instruction", ['{"id": "z", "instruction": NaN, "output": "b"}'])
+    mixed("infinity-output", ['{"id": "z", "instruction": "a", "output": -Infinity}'])
+
+    # --- the format is read per record: an odd FIRST record is one bad record (or a LIMA one), not a failed file
+    def first(name: str, head: str, rejected: int, file: str = "d.jsonl", rows: list[object] | None = None) -> None:
+        rows = rows if rows is not None else [good(i) for i in range(4)]
+        if file.endswith(".jsonl"):
+            data = (head + "\n" + "".join(json.dumps(r) + "\n" for r in rows)).encode()
+        else:
+            data = ("[" + head + ", " + ", ".join(json.dumps(r) for r in rows) + "]").encode()
+        where = "line" if file.endswith(".jsonl") else "record"
+        add(Case(name, file, _write(data), records=len(rows) + 1, rejected=rejected, where=where))
+
+    first("first-line-number", "42", 1)
+    first("first-line-string", '"text"', 1, rows=[chat(i) for i in range(4)])
+    first("first-line-unknown-fields", '{"id": "u", "text": "plain"}', 1)
+    first("first-line-lima", '{"conversations": ["q", "a"]}', 0, rows=[chat(i) for i in range(4)])
+    first("first-line-lima-list", '["q", "a"]', 0)
+    first("first-line-null", "null", 1)
+    first("json-first-number", "42", 1, file="d.json")
+    first(
+        "json-first-unknown-fields", '{"id": "u", "text": "plain"}', 1, file="d.json", rows=[chat(i) for i in range(4)]
+    )
+    first("json-first-lima", '{"conversations": ["q", "a"]}', 0, file="d.json")
     dup = [json.dumps(good(i)) for i in range(6)]
     dup.insert(2, json.dumps({**good(1), "output": "another"}))  # kept as r1-2 under skip
     add(Case("duplicate-id", "d.jsonl", _write(("\n".join(dup) + "\n").encode()), records=7, raises=True, where="line"))

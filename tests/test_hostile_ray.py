@@ -79,6 +79,10 @@ KINDS: dict[str, tuple[str, Callable[[Path], object]]] = {
     "datasets-folder": ("ds", _folder),
     "messages": ("c.jsonl", lambda p: p.write_text(_lines(CHATS))),
     "seed-tasks": ("s.jsonl", lambda p: p.write_text(_lines(SEEDS))),
+    # the format is read per record: an odd first record is one bad (or LIMA) record, not a failed file
+    "jsonl-first-scalar": ("f.jsonl", lambda p: p.write_text("42\n" + _lines(ROWS))),
+    "jsonl-first-unknown": ("f.jsonl", lambda p: p.write_text(_lines([{"text": "plain"}, *CHATS]))),
+    "json-first-lima": ("f.json", lambda p: p.write_text(json.dumps([["q", "a"], *ROWS]))),
 }
 
 

@@ -12,7 +12,7 @@ from conftest import EXAMPLES, shared
 
 from imdata.data.dataset import load, parse_role_map
 from imdata.data.formats import detect_format
-from imdata.errors import DataError, FormatError, ImdataError
+from imdata.errors import DataError, ImdataError
 
 
 def write_jsonl(path: Path, rows: list[object]) -> Path:
@@ -199,9 +199,11 @@ def test_huge_record_loads(tmp_path: Path) -> None:
 def test_undetectable_format_and_missing_path(tmp_path: Path) -> None:
     p = write_jsonl(tmp_path / "t.jsonl", [{"text": "plain"}])
     with pytest.raises(
-        FormatError,
-        match=r"cannot tell the format from the fields \['text'\]; name them with --field .* or pass --input-format",
+        DataError,
+        match=r"1: cannot tell the format from the fields \['text'\]; name them with --field .* or pass --input-format",
     ):
+        load(str(p), on_error="raise")
+    with pytest.raises(ImdataError, match=r"no usable examples \(skipped 1 record: unknown-format 1; first: .*--field"):
         load(str(p))
     with pytest.raises(ImdataError, match="no such file"):
         load(str(tmp_path / "missing.jsonl"))

@@ -45,10 +45,14 @@ class _LazyGroup(click.Group):
         return cmd
 
     def invoke(self, ctx: click.Context) -> Any:
+        from imdata.cli._progress import close_all
+
         try:
             return super().invoke(ctx)
         except ImdataError as e:
             raise click.ClickException(str(e)) from None
+        finally:
+            close_all()  # before click prints the error: the error is the last line on stderr
 
 
 @click.group(

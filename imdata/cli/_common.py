@@ -9,6 +9,7 @@ import click
 
 from imdata.data.dataset import FORMAT_CHOICES, ON_ERROR, Dataset, SkipLog, Stream, load, parse_role_map
 from imdata.data.formats import parse_fields
+from imdata.data.records import Example
 from imdata.errors import OutputError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -180,8 +181,12 @@ def load_inputs(
     rejects: str | None,
     force: bool = False,
     fields: tuple[str, ...] = (),
+    check: Callable[[Example], object] | None = None,
 ) -> list[Dataset]:
-    """Load every input, say what was skipped on stderr, and write the rejects file if asked."""
+    """Load every input, say what was skipped on stderr, and write the rejects file if asked.
+
+    ``check`` is called on every example (see :func:`imdata.data.dataset.load`).
+    """
     from imdata.cli._progress import Progress
 
     check_outputs({"--rejects": rejects}, force=force)
@@ -190,7 +195,7 @@ def load_inputs(
     bar = Progress("reading")
     try:
         datasets = [
-            load(p, format=fmt, role_map=roles, on_error=on_error, fields=fmap, on_progress=bar)  # type: ignore[arg-type]
+            load(p, format=fmt, role_map=roles, on_error=on_error, fields=fmap, on_progress=bar, check=check)  # type: ignore[arg-type]
             for p in paths
         ]
     finally:
@@ -227,7 +232,10 @@ def report_skips(logs: Mapping[str, SkipLog], *, rejects: str | None, force: boo
 
 
 def say(message: str) -> None:
-    """Talk to the user on stderr (stdout is data)."""
+    """Talk to the user on stderr (stdout is data), after any progress bar has ended."""
+    from imdata.cli._progress import close_all
+
+    close_all()
     click.echo(message, err=True)
 
 

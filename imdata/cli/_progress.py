@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import os
 import sys
+import weakref
 from typing import IO, Any
 
 _QUIET = False
+#: every display with an open bar, so that :func:`close_all` can end them before an error
+_OPEN: weakref.WeakSet[Progress] = weakref.WeakSet()
 
 
 def set_quiet(quiet: bool) -> None:
@@ -53,6 +56,7 @@ class Progress:
             self.close()
             self.bar = self._open(name, total)
             self.name = name
+            _OPEN.add(self)
         if total is not None and self.bar.total != total:
             self.bar.total = total
         self.bar.update(done - self.bar.n)
@@ -77,7 +81,14 @@ class Progress:
 
     def close(self) -> None:
         """End the current bar (its last line stays on stderr)."""
+        _OPEN.discard(self)
         if self.bar is not None:
             self.bar.close()
             self.bar = None
             self.name = None
+
+
+def close_all() -> None:
+    """End every open bar, so that what is said next (an error, a summary) is the last on stderr."""
+    for display in list(_OPEN):
+        display.close()

@@ -103,14 +103,15 @@ def subset(
     """  # noqa: D301 - \b is click's no-rewrap marker
     from imdata.cli._common import check_outputs, command_line, load_inputs, say
     from imdata.selection.manifest import manifest_path, render_rows
+    from imdata.selection.subsets import score_check
     from imdata.selection.subsets import subset as select
 
     if seed is not None and seeds is not None:
         raise click.UsageError("give --seed or --seeds, not both")
     check_outputs({"--rejects": rejects}, force=force, also={"-o": output})
-    sets = load_inputs(
-        data, fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects, force=force
-    )
+    check = score_check(score_field) if strategy == "score" and score_field else None
+    sets = load_inputs(data, fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects,
+                       force=force, check=check)  # fmt: skip
     rep = select(
         sets,
         n=n,

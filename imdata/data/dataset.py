@@ -15,9 +15,17 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from imdata.data import files
-from imdata.data.formats import DEFAULT_ROLE_MAP, FORMATS, FormatName, detect_format, empty_turns, to_examples
+from imdata.data.formats import (
+    DEFAULT_ROLE_MAP,
+    FORMATS,
+    FormatName,
+    empty_turns,
+    nonfinite_numbers,
+    record_format,
+    to_examples,
+)
 from imdata.data.records import Example, Role, content_id
-from imdata.errors import DataError, FormatError, ImdataError, TemplateError
+from imdata.errors import DataError, ImdataError, TemplateError
 
 #: ``on_progress(input name, records read, total records or None)``
 Progress = Callable[[str, int, "int | None"], None]
@@ -166,7 +174,7 @@ def iter_examples(
     """
     log = log if log is not None else SkipLog()
     roles = role_map or DEFAULT_ROLE_MAP
-    fmt: FormatName | None = None if format == "auto" else format
+    found: FormatName | None = None  # under auto, the format of the first record that told one
     log.format = format
     ids = _Ids()
     name, total, n = dataset_name(path), record_count(path) if on_progress else None, 0
@@ -177,12 +185,11 @@ def iter_examples(
         try:
             if files.is_bad(rec.value):
                 raise files.bad_to_error(path, rec)
-            if fmt is None:
-                fmt = detect_format(rec.value, fields)
-                if fmt is None:
-                    raise FormatError(_undetected(path, rec))
+            fmt: FormatName = format if format != "auto" else record_format(rec.value, found, fields, path, rec.where)
+            if found is None and format == "auto":
+                found = fmt
                 log.format = fmt
-            found = to_examples(
+            made = to_examples(
                 rec.value,
                 fmt,
                 path=path,
@@ -193,13 +200,13 @@ def iter_examples(
                 text=rec.text,
             )
             kept = []  # a record is taken whole or not at all: a seed task's instances are all checked first
-            for ex in list(found):
+            for ex in list(made):
                 out = ids.assign(ex, path, rec.where, on_error, log)
                 if check is not None:
                     _check(check, out, path, rec.where)
                 kept.append(out)
-            for out in kept:
-                for w in empty_turns(out, path, rec.where):
+            for k, out in enumerate(kept):
+                for w in empty_turns(out, path, rec.where) + (nonfinite_numbers(out, path, rec.where) if not k else []):
                     log.warn(w)
             yield from kept
         except DataError as err:
@@ -213,6 +220,10 @@ def iter_examples(
 def _check(check: Callable[[Example], object], ex: Example, path: str, where: str) -> None:
     try:
         check(ex)
+    except DataError as err:  # a check names the field; the record's place is known here
+        if err.path:
+            raise
+        raise DataError(path, where, err.field, err.problem, err.fix, reason=err.reason) from None
     except TemplateError as err:
         if err.reason == "template-stopped":  # a template that hangs would hang on every record
             raise
@@ -278,13 +289,12 @@ class _Ids:
         return replace(ex, id=new)
 
 
-def _undetected(path: str, rec: files.RawRecord) -> str:
-    keys = sorted(rec.value) if isinstance(rec.value, dict) else type(rec.value).__name__
-    return (
-        f"{path}, {rec.where}: cannot tell the format from the fields {keys}; "
-        f"name them with --field (e.g. --field instruction=question --field output=answer) "
-        f"or pass --input-format ({', '.join(FORMATS)})"
-    )
+def no_examples(path: str, log: SkipLog) -> ImdataError:
+    """The error for an input that gave no example: what was skipped, and the first reason in full."""
+    if not log.total:
+        return ImdataError(f"{path}: no usable examples; is the file empty?")
+    return ImdataError(f"{path}: no usable examples ({log.summary()}; first: {log.rejected[0].message})"
+                       "; see them all with --rejects FILE")  # fmt: skip
 
 
 def load(
@@ -296,12 +306,14 @@ def load(
     name: str | None = None,
     fields: Mapping[str, str] | None = None,
     on_progress: Progress | None = None,
+    check: Callable[[Example], object] | None = None,
 ) -> Dataset:
     """Load one input completely.
 
     Args:
         path: a file, a ``datasets`` folder, or a hub id.
-        format: the record format, or ``"auto"`` to detect it from the first record.
+        format: the record format, or ``"auto"`` to read each record in the format its fields show
+            (see :func:`imdata.data.formats.record_format`).
         role_map: how source roles map to system/user/assistant (ShareGPT's odd roles are
             mapped by default).
         on_error: ``"skip"`` (the default) leaves a bad record out and counts it by reason in
@@ -310,18 +322,24 @@ def load(
         fields: the file's own field names by kind, e.g. ``{"instruction": "question",
             "output": "answer"}`` (``--field``).
         on_progress: called as ``(name, records read, total or None)`` every few hundred records.
+        check: called on every example; a :class:`DataError` it raises (path left empty) makes
+            the record a bad record at its place, raised or skipped as ``on_error`` says.
     """
     log = SkipLog()
     examples = tuple(
         iter_examples(
-            path, format=format, role_map=role_map, on_error=on_error, log=log, fields=fields, on_progress=on_progress
-        )
+            path,
+            format=format,
+            role_map=role_map,
+            on_error=on_error,
+            log=log,
+            fields=fields,
+            on_progress=on_progress,
+            check=check,
+        )  # fmt: skip
     )
     if not examples:
-        raise ImdataError(
-            f"{path}: no usable examples"
-            + (f" ({log.summary()}); see them with --rejects FILE" if log.total else "; is the file empty?")
-        )
+        raise no_examples(path, log)
     return Dataset(name or dataset_name(path), path, log.format, examples, files.fingerprint(path), log)
 
 
@@ -370,7 +388,4 @@ class Stream:
                 n += 1
                 yield ex
             if n == 0:
-                raise ImdataError(
-                    f"{path}: no usable examples"
-                    + (f" ({log.summary()}); see them with --rejects FILE" if log.total else "; is the file empty?")
-                )
+                raise no_examples(path, log)

@@ -112,6 +112,48 @@ def detect_format(record: Any, fields: Mapping[str, str] | None = None) -> Forma
     return None
 
 
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, as a user's file would call it.
+
+    >>> json_type(None), json_type(4.5), json_type([1])
+    ('null', 'number', 'list')
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    for kind, name in ((str, "string"), (list, "list"), (Mapping, "object")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+def record_format(
+    record: Any, found: FormatName | None, fields: Mapping[str, str] | None, path: str, where: str
+) -> FormatName:
+    """The format to read one record in, under ``--input-format auto``.
+
+    Each record's own fields decide, so one odd record (a LIMA list, a bare ``42``) cannot
+    make every later record fail. A record whose fields match no format is read as ``found``
+    (the format of the first record that told one), so its error names the field it lacks;
+    before any record told a format, it is a bad record (``unknown-format``, ``not-an-object``).
+    """
+    own = detect_format(record, fields)
+    if own is not None:
+        return own
+    if found is not None:
+        return found
+    fix = "--on-error skip leaves it out"
+    if not isinstance(record, Mapping):
+        raise DataError(path, where, "", f"is a {json_type(record)}, not a record (a JSON object)",
+                        f"fix or remove it; {fix}", reason="not-an-object")  # fmt: skip
+    raise DataError(path, where, "", f"cannot tell the format from the fields {sorted(map(str, record))}",
+                    "name them with --field (e.g. --field instruction=question --field output=answer) "
+                    f"or pass --input-format ({', '.join(FORMATS)}); {fix}", reason="unknown-format")  # fmt: skip
+
+
 def to_examples(
     record: Any,
     fmt: FormatName,
@@ -134,7 +176,10 @@ def to_examples(
     ctx = _Ctx(path, where, index, role_map, fields or {}, fmt, text)
     if fmt != "lima" and not isinstance(record, Mapping):
         raise ctx.err(
-            "", f"is a {type(record).__name__}, not an object", "fix the record or skip it with --on-error skip"
+            "",
+            f"is a {json_type(record)}, not an object",
+            "fix the record or skip it with --on-error skip",
+            "not-an-object",
         )
     yield from conv(record, ctx)
 
@@ -165,13 +210,16 @@ class _Ctx:
     def text_of(self, rec: Mapping[str, Any], key: str, *, required: bool = True, label: str = "") -> str:
         label = label or key
         if key not in rec or rec[key] is None:
-            if required:
-                fix = "add it, or name the field that holds it with --field (or choose --input-format)"
-                raise self.err(label, "is missing", fix, "missing-field")
-            return ""
+            if not required:
+                return ""
+            if key in rec:
+                raise self.err(label, "is null", 'give it a text (an empty one is "")', "null-field")
+            fix = "add it, or name the field that holds it with --field (or choose --input-format)"
+            raise self.err(label, "is missing", fix, "missing-field")
         val = rec[key]
         if not isinstance(val, str):
-            raise self.err(label, f"is a {type(val).__name__}, not a string", "make it a string", "not-a-string")
+            what = _number_text(val) if isinstance(val, float) else f"a {json_type(val)}"
+            raise self.err(label, f"is {what}, not a string", "make it a string", "not-a-string")
         return val
 
     def ident(self, rec: Any) -> tuple[str, Any, str] | None:
@@ -259,9 +307,11 @@ def _turns(rec: Mapping[str, Any], ctx: _Ctx, list_key: str, role_key: str, text
     if list_key not in rec:
         raise ctx.err(list_key, "is missing", "name the field that holds the turns with --field messages=NAME")
     turns = rec[list_key]
+    if turns is None:
+        raise ctx.err(list_key, "is null", "give it the list of turns, or remove the record", "null-field")
     if not isinstance(turns, list):
         raise ctx.err(
-            list_key, f"is a {type(turns).__name__}, not a list", "fix the record or skip it with --on-error skip"
+            list_key, f"is a {json_type(turns)}, not a list", "fix the record or skip it with --on-error skip"
         )
     role_key, text_key = ctx.name("role", role_key), ctx.name("content", text_key)
     msgs: list[Message] = []
@@ -269,14 +319,15 @@ def _turns(rec: Mapping[str, Any], ctx: _Ctx, list_key: str, role_key: str, text
     for i, t in enumerate(turns):
         f = f"{list_key}[{i}]"
         if not isinstance(t, Mapping):
-            raise ctx.err(f, "is not an object", f"make it {{{role_key!r}, {text_key!r}}}")
+            what = "is null" if t is None else f"is a {json_type(t)}, not an object"
+            raise ctx.err(f, what, f"make it {{{role_key!r}, {text_key!r}}}", "null-field" if t is None else "invalid")
         raw_role = t.get(role_key)
         if not isinstance(raw_role, str):
+            state = ("is missing", "missing-field") if role_key not in t else ("is null", "null-field")
+            if raw_role is not None:
+                state = (f"is a {json_type(raw_role)}, not a string", "not-a-string")
             raise ctx.err(
-                f"{f}.{role_key}",
-                "is missing or not a string",
-                "add the role, or name its field with --field role=NAME",
-                "missing-field",
+                f"{f}.{role_key}", state[0], "add the role, or name its field with --field role=NAME", state[1]
             )
         role = ctx.role_map.get(raw_role.lower())
         if role is None:
@@ -318,12 +369,22 @@ def _lima(rec: Any, ctx: _Ctx) -> Iterator[Example]:
         if not isinstance(t, str):
             raise ctx.err(
                 f"{key}[{i}]",
-                f"is a {type(t).__name__}, not a string",
+                "is null" if t is None else f"is a {json_type(t)}, not a string",
                 "fix it or skip the record with --on-error skip",
+                "null-field" if t is None else "not-a-string",
             )
         msgs.append(Message("user" if i % 2 == 0 else "assistant", t))
     names = tuple(f"{key}[{i}]" for i in range(len(msgs)))
     yield ctx.example(rec, tuple(msgs), {"conversations"}, names, key)
+
+
+def _number_text(value: float) -> str:
+    """``NaN`` and ``Infinity`` as a JSON file writes them; other numbers as "a number"."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    return "a number"
 
 
 def validate_messages(msgs: tuple[Message, ...], path: str, where: str, *, list_key: str = "messages") -> None:
@@ -380,6 +441,45 @@ def empty_turns(ex: Example, path: str, where: str) -> list[DataError]:
                 )
             )
     return out
+
+
+def nonfinite_numbers(ex: Example, path: str, where: str) -> list[DataError]:
+    """A warning if a kept record holds ``NaN`` or ``Infinity`` outside its text (metadata, turn keys).
+
+    Python's ``json`` reads them, but they are not JSON: strict readers (pyarrow,
+    ``datasets.load_dataset("json")``) refuse a file that holds them. The record is kept; outputs
+    that copy records (``subset``, ``split``, rejects) write the value as read, exports that
+    re-encode them (``spans``, ``--to messages``) write ``null``. One warning per record.
+    """
+    places = [(k, v) for k, v in ex.meta.items()]
+    places += [(f"{n}.{k}", v) for n, m in zip(field_names(ex), ex.messages, strict=True) for k, v in m.extra.items()]
+    for name, value in places:
+        found = _nonfinite(value, name, 0)
+        if found is not None:
+            field, number = found
+            return [DataError(path, where, field, f"is {_number_text(number)}, which is not standard JSON; kept, "
+                              "copies of the record write it as read, span exports as null",
+                              "write it as null or as a string if strict JSON readers must load the output",
+                              reason="non-finite-number")]  # fmt: skip
+    return []
+
+
+def _nonfinite(value: Any, field: str, depth: int) -> tuple[str, float] | None:
+    if isinstance(value, float):
+        return None if value - value == 0 else (field, value)
+    if depth > 50:
+        return None
+    if isinstance(value, Mapping):
+        items: Iterable[tuple[str, Any]] = ((f"{field}.{k}", v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{field}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for name, v in items:
+        found = _nonfinite(v, name, depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 _CONVERTERS = {

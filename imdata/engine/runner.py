@@ -6,8 +6,8 @@ of per-example rows (a profile's lengths, or a span export's JSON lines with the
 counts) plus log rows (records skipped, kept with warnings). ``ray`` reads the inputs with a
 Ray datasource (any path Ray can read: local files, ``s3://``, ``gs://``; JSONL, JSON,
 Parquet, CSV, ``.gz``/``.zst``), runs the stage as ``map_batches`` and writes Parquet; the
-summary stage, on the driver, reads those rows back in input order, drops repeated ids
-exactly as the local loader does, and summarises them with the same code as ``local``.
+summary stage, on the driver, reads those rows back in input order, renames repeated ids
+``<id>-k`` exactly as the local loader does, and summarises them with the same code as ``local``.
 So both engines give the same rows and summaries, byte for byte.
 
 Ray is imported only here and only for ``engine="ray"``. Point it at a cluster with
@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from imdata.choices import ENGINES, EngineName
 from imdata.data import files
-from imdata.data.dataset import FormatChoice, OnError, SkipLog, dataset_name
+from imdata.data.dataset import FormatChoice, OnError, SkipLog, dataset_name, no_examples
 from imdata.data.ray_runtime import ray_init
-from imdata.errors import DataError, FormatError, ImdataError, OptionError
+from imdata.errors import DataError, ImdataError, OptionError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -59,6 +59,10 @@ class StageSpec:
     to: str = "spans"
     batch_size: int = 256
     prov: bytes = b""
+    #: ``--input-format auto``: each record is read in the format its fields show, and one whose
+    #: fields show none in ``fmt`` if it comes at or after ``fmt_from`` (the first record that told it)
+    detect: bool = False
+    fmt_from: int = 0
 
 
 # --- reading: the same raw records the local loaders yield ---------------------------------
@@ -143,7 +147,7 @@ def stage(batch: pa.Table, spec: StageSpec) -> pa.Table:
     """The per-example stage: raw records -> per-example rows and log rows (one table)."""
     import polars as pl
 
-    from imdata.data.formats import DEFAULT_ROLE_MAP, empty_turns, to_examples
+    from imdata.data.formats import DEFAULT_ROLE_MAP, empty_turns, nonfinite_numbers, record_format, to_examples
     from imdata.data.records import Example, content_id
 
     roles: Mapping[str, Role] = dict(spec.role_map) or DEFAULT_ROLE_MAP  # type: ignore[arg-type]
@@ -157,13 +161,16 @@ def stage(batch: pa.Table, spec: StageSpec) -> pa.Table:
         try:
             if files.is_bad(value):
                 raise files.bad_to_error(path, files.RawRecord(where, index, value))
-            made = list(to_examples(value, spec.fmt, path=path, where=where, index=index, role_map=roles))  # type: ignore[arg-type]
+            fmt: Any = spec.fmt
+            if spec.detect:
+                fmt = record_format(value, spec.fmt if index >= spec.fmt_from else None, None, path, where)  # type: ignore[arg-type]
+            made = list(to_examples(value, fmt, path=path, where=where, index=index, role_map=roles))
             for sub, ex in enumerate(made):
                 cid = content_id(ex.messages)
                 ident = ex.id or cid
                 examples.append(ex if ident == ex.id else Example(ident, ex.messages, ex.source, ex.meta))
                 keys.append((p, index, sub, cid))
-                for w in empty_turns(ex, path, where):
+                for w in empty_turns(ex, path, where) + (nonfinite_numbers(ex, path, where) if not sub else []):
                     logs.append(_log(p, index, sub, "warn", w, None))
         except DataError as err:
             logs.append(_log(p, index, 0, "skip", err, raw))
@@ -257,22 +264,19 @@ def run_stage(path: str, spec: StageSpec, *, engine: EngineName, spill: str | No
 
 
 def _with_format(spec: StageSpec, records: Any, path: str) -> StageSpec:
-    """Detect the format from the first readable record, as the local loader does."""
+    """Under ``auto``, the format of the first record that tells one, as the local loader finds it."""
     if spec.fmt != "auto":
         return spec
     from imdata.data.formats import detect_format
 
     for rec in records:
         value = rec.value if isinstance(rec, files.RawRecord) else pickle.loads(rec["raw"])
-        if files.is_bad(value):
-            continue
-        fmt = detect_format(value)
-        if fmt is None:
-            keys = sorted(value) if isinstance(value, dict) else type(value).__name__
-            raise FormatError(f"{path}, {rec['where'] if isinstance(rec, dict) else rec.where}: cannot tell the "
-                              f"format from the fields {keys}; pass --input-format")  # fmt: skip
-        return replace(spec, fmt=fmt)
-    return replace(spec, fmt="sharegpt")  # nothing readable: every record is logged as bad anyway
+        fmt = None if files.is_bad(value) else detect_format(value)
+        if fmt is not None:
+            return replace(
+                spec, fmt=fmt, detect=True, fmt_from=rec.index if isinstance(rec, files.RawRecord) else rec["_index"]
+            )
+    return replace(spec, fmt="auto", detect=True, fmt_from=1 << 62)  # no record tells one: each is a bad record
 
 
 def _run_ray(path: str, spec: StageSpec, spill: str | None) -> tuple[pl.DataFrame, str]:
@@ -319,7 +323,7 @@ def _cause(e: BaseException) -> BaseException:
 
 
 def split_rows(frame: pl.DataFrame, path: str, on_error: OnError, fmt: str) -> tuple[pl.DataFrame, SkipLog]:
-    """The kept rows (repeated ids dropped, as the loader does) and the log of what was left out."""
+    """The kept rows (repeated ids renamed ``<id>-k``, as the loader does) and the log of what was left out."""
     import polars as pl
 
     from imdata.data.dataset import Rejected
@@ -453,7 +457,7 @@ def _ray_profile(
         found, detected = run_stage(path, spec, engine="ray", spill=sub)
         rows, log = split_rows(found, path, on_error, detected)
         if rows.is_empty():
-            raise ImdataError(f"{path}: no usable examples" + (f" ({log.summary()})" if log.total else ""))
+            raise no_examples(path, log)
         frame = rows.select(COLUMNS)
         fp = files.fingerprint(path)
         summaries.append(summarise(frame, name=name, path=path, fingerprint=fp, format=log.format,

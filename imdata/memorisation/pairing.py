@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 from imdata.choices import Match
 from imdata.data import files
-from imdata.data.dataset import Dataset, SkipLog, iter_examples
+from imdata.data.dataset import Dataset, SkipLog, iter_examples, no_examples
 from imdata.data.records import Example
-from imdata.errors import ImdataError
 from imdata.export.prompt_forms import prompt_messages
 from imdata.memorisation.generations import Output, Run
 from imdata.templates.builtin import get_template
@@ -70,10 +69,7 @@ class TrainReader:
             n += 1
             yield ex
         if n == 0:
-            raise ImdataError(
-                f"{item}: no usable examples"
-                + (f" ({log.summary()}); see them with --rejects FILE" if log.total else "; is the file empty?")
-            )
+            raise no_examples(item, log)
 
     def __iter__(self) -> Iterator[Example]:
         seen: set[str] = set()

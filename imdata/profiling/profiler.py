@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imdata.choices import UNITS, Unit
-from imdata.data.dataset import Dataset, FormatChoice, OnError, SkipLog, dataset_name, iter_examples
+from imdata.data.dataset import Dataset, FormatChoice, OnError, SkipLog, dataset_name, iter_examples, no_examples
 from imdata.data.records import Example, Role
-from imdata.errors import ImdataError, OptionError
+from imdata.errors import OptionError
 from imdata.labels.labelling import KIND_CODE, owner_spans, span_token_bounds, token_kinds
 from imdata.labels.tokenbytes import ByteTable, token_starts
 from imdata.labels.tokens import TokenizerInfo, load_tokenizer
@@ -143,11 +143,7 @@ def profile(
             if on_progress is not None and n % batch_size == 0:
                 on_progress(src.name, n, total)
         if not cols.ids:
-            log = src.log
-            raise ImdataError(
-                f"{src.path}: no usable examples"
-                + (f" ({log.summary()}); see them with --rejects FILE" if log.total else "; is the file empty?")
-            )
+            raise no_examples(src.path, src.log)
         if on_progress is not None:
             on_progress(src.name, len(cols.ids), len(cols.ids))
         frame = cols.frame(src.name)

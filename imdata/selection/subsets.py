@@ -29,8 +29,10 @@ deterministic strategies (``longest``, ``ratio`` with a target) are nested eithe
 
 from __future__ import annotations
 
+import json
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,7 @@ import numpy as np
 
 from imdata.choices import DEFAULT_SEED, STRATEGIES, Strategy
 from imdata.data.records import Example
-from imdata.errors import ImdataError, OptionError
+from imdata.errors import DataError, ImdataError, OptionError
 from imdata.selection.manifest import (
     ZERO_OUTPUT_RULE,
     Data,
@@ -357,14 +359,47 @@ def _eligible(
 
 
 def _number(value: Any, ex: Example, name: str) -> float:
+    number = _finite(value)
+    if number is None:
+        raise OptionError(f"--score-field {name}: example {ex.id!r} has {_shown(value)}, not a finite number; "
+                          "fix the field (imdata subset leaves such records out, or names them with --on-error "
+                          "raise)")  # fmt: skip
+    return number
+
+
+def _finite(value: Any) -> float | None:
+    """A score as a finite float (a number, or a string holding one), else ``None``."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise OptionError(f"--score-field {name}: example {ex.id!r} has {value!r}, not a number; fix the field")
+        return None
     try:
-        return float(value)
-    except ValueError:
-        raise OptionError(
-            f"--score-field {name}: example {ex.id!r} has {value!r}, not a number; fix the field"
-        ) from None
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _shown(value: Any) -> str:
+    """A value as the user's JSON file writes it (``NaN``, ``Infinity``, ``"high"``, ``null``)."""
+    return json.dumps(value, ensure_ascii=False, default=str)[:60]
+
+
+def score_check(field: str) -> Callable[[Example], None]:
+    """A loader check for ``--strategy score``: a score that is not a finite number is a bad record.
+
+    Passed as ``check`` to :func:`imdata.data.dataset.load`, it makes a ``NaN``, ``Infinity`` or
+    ``"high"`` in ``field`` an error at its file and line (``--on-error raise``) or a skipped
+    record counted as ``bad-score``, instead of a rank. A missing score is left to the
+    selection, which names every example that lacks the field.
+    """
+
+    def check(ex: Example) -> None:
+        value = ex.meta.get(field)
+        if value is not None and _finite(value) is None:
+            raise DataError("", "", field, f"is {_shown(value)}, not a finite number",
+                            "fix the score, or choose another --score-field; --on-error skip leaves such "
+                            "records out", reason="bad-score")  # fmt: skip
+
+    return check
 
 
 def _order(
