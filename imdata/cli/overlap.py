@@ -110,7 +110,7 @@ def overlap(
     imdata overlap alpaca_5k.json claude_t45.json dolly_3k.json --format json
     """  # noqa: D301 - \b is click's no-rewrap marker
     from imdata.cli._common import load_inputs, say
-    from imdata.selection.manifest import render_rows
+    from imdata.data.tables import render_rows
     from imdata.selection.overlaps import overlap as find
 
     sets = load_inputs((a, *b), fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects)

@@ -99,7 +99,7 @@ def split(
     imdata split train.json --holdout 0.1 --by source -o split/
     """  # noqa: D301 - \b is click's no-rewrap marker
     from imdata.cli._common import check_outputs, command_line, load_inputs, say
-    from imdata.selection.manifest import render_rows
+    from imdata.data.tables import render_rows
     from imdata.selection.splits import split as run
 
     check_outputs({"--rejects": rejects}, force=force, also={"-o": output})

@@ -102,7 +102,8 @@ def subset(
     imdata subset a.json b.json --n 1000 --strategy stratified --by source -o mix.jsonl
     """  # noqa: D301 - \b is click's no-rewrap marker
     from imdata.cli._common import check_outputs, command_line, load_inputs, say
-    from imdata.selection.manifest import manifest_path, render_rows
+    from imdata.data.tables import render_rows
+    from imdata.selection.manifest import manifest_path
     from imdata.selection.subsets import score_check
     from imdata.selection.subsets import subset as select
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from imdata.data import files
+from imdata.data.figures import save_png
 
 if TYPE_CHECKING:
     from imdata.evaluation.losses import LossReport
@@ -53,8 +53,7 @@ def plot_losses(report: LossReport, path: Path, *, force: bool = False) -> None:
     fig.suptitle(f"Loss per span kind, template {report.template} ({pct} bootstrap intervals over examples)")
     if models:
         fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=min(len(models), 6))
-    with files.atomic_output(path, force=force, binary=True) as fh:
-        fig.savefig(fh, format="png", dpi=110, metadata={"Software": None})
+    save_png(fig, path, force=force)
 
 
 __all__ = ["plot_losses"]

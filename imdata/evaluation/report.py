@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io as _io
 import json
 from pathlib import Path
 
 from imdata.choices import ReportFormat
 from imdata.data import files
+from imdata.data.tables import csv_table, markdown_table, num, text_table
 from imdata.errors import OutputError
 from imdata.evaluation.losses import LossReport
 
@@ -30,8 +29,8 @@ CSV_COLUMNS = (
 )
 
 
-def _f(x: float | None, digits: int = 4) -> str:
-    return "" if x is None else f"{x:.{digits}f}"
+def _f(x: float | None) -> str:
+    return num(x, 4, missing="", grouping=False)
 
 
 def _ppl(x: float | None) -> str:
@@ -108,51 +107,29 @@ def render(report: LossReport, fmt: ReportFormat = "table") -> str:
 
 
 def _csv(report: LossReport) -> str:
-    buf = _io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for r in report.results:
-        for k, v in r.kinds.items():
-            w.writerow(["loss", r.model, "", r.dataset, k, r.examples, v.tokens, v.loss, v.ppl, v.ci_low, v.ci_high])
-    for d in report.differences:
-        w.writerow(
-            [
-                "difference",
-                d.model,
-                d.baseline,
-                d.dataset,
-                d.kind,
-                d.examples,
-                "",
-                d.difference,
-                "",
-                d.ci_low,
-                d.ci_high,
-            ]
-        )
-    return buf.getvalue().rstrip("\n")
+    rows: list[list[object]] = [
+        ["loss", r.model, "", r.dataset, k, r.examples, v.tokens, v.loss, v.ppl, v.ci_low, v.ci_high]
+        for r in report.results
+        for k, v in r.kinds.items()
+    ]
+    rows += [
+        ["difference", d.model, d.baseline, d.dataset, d.kind, d.examples, "", d.difference, "", d.ci_low, d.ci_high]
+        for d in report.differences
+    ]
+    return csv_table(CSV_COLUMNS, rows)
+
+
+def _left(head: tuple[str, ...]) -> int:
+    """The name columns, left-aligned: dataset, kind, model (and baseline)."""
+    return 4 if "baseline" in head else 3
 
 
 def _text_table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
-    left = 4 if "baseline" in head else 3  # the name columns are left-aligned
-
-    def line(cells: tuple[str, ...]) -> str:
-        return "  ".join(
-            c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    return "\n".join([line(head), "  ".join("-" * w for w in widths), *(line(r) for r in rows)])
+    return text_table(head, rows, left=_left(head))
 
 
 def _md_table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    left = 4 if "baseline" in head else 3
-    out = [
-        "| " + " | ".join(head) + " |",
-        "|" + "|".join("---" if i < left else "---:" for i in range(len(head))) + "|",
-    ]
-    out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
-    return "\n".join(out)
+    return markdown_table(head, rows, left=_left(head))
 
 
 def write_report(report: LossReport, directory: str, *, force: bool = False) -> list[str]:

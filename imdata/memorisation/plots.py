@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from imdata.data import files
+from imdata.data.figures import horizontal, save_png
 
 if TYPE_CHECKING:
     from imdata.memorisation.memorization import MemorizationReport, RunReport
@@ -23,20 +23,6 @@ def _pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _horizontal() -> dict[str, Any]:
-    import matplotlib
-
-    # `vert` is deprecated from 3.11; `orientation` exists from 3.10
-    major, minor = (int(x) for x in matplotlib.__version__.split(".")[:2])
-    return {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
-
-
-def _save(fig: Any, path: Path, force: bool) -> None:
-    with files.atomic_output(path, force=force, binary=True) as fh:
-        # no timestamp in the PNG, so the same report gives the same bytes
-        fig.savefig(fh, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
 
 
 def _by_mean(report: MemorizationReport) -> list[RunReport]:
@@ -56,7 +42,7 @@ def plot_distributions(report: MemorizationReport, path: Path, *, force: bool = 
     data = [r.pairs_frame["bleu"].to_numpy() for r in runs]
     box = ax.boxplot(
         data,
-        **_horizontal(),
+        **horizontal(),
         widths=0.6,
         patch_artist=True,
         showfliers=True,
@@ -85,7 +71,7 @@ def plot_distributions(report: MemorizationReport, path: Path, *, force: bool = 
         title += f" (baseline {base} in red)"
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
-    _save(fig, path, force)
+    save_png(fig, path, force=force, tight=True)
     plt.close(fig)
 
 
@@ -120,7 +106,7 @@ def plot_cdf(report: MemorizationReport, path: Path, *, force: bool = False) -> 
     title = "CDF of memorisation BLEU (further right = more memorised)"
     ax.set_title(title + (f"; baseline {base} in red" if base else ""))
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
-    _save(fig, path, force)
+    save_png(fig, path, force=force, tight=True)
     plt.close(fig)
 
 
@@ -144,5 +130,5 @@ def plot_differences(report: MemorizationReport, path: Path, *, force: bool = Fa
     ax.set_xlabel(f"mean BLEU of run minus {base} over shared examples, {pct}% paired-bootstrap CI")
     ax.set_title(f"Difference from {base} (grey: CI includes 0)")
     ax.grid(axis="x", alpha=0.3)
-    _save(fig, path, force)
+    save_png(fig, path, force=force, tight=True)
     plt.close(fig)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 import html
-import io as _io
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from imdata.choices import ReportFormat
 from imdata.data import files
+from imdata.data.tables import csv_table, markdown_table, num, text_table
 from imdata.errors import OutputError
 from imdata.memorisation.memorization import MemorizationReport, RunReport
 
@@ -42,7 +42,7 @@ _CMP_HEAD = (
 
 
 def _f(x: float | None) -> str:
-    return "" if x is None else f"{x:.2f}"
+    return num(x, 2, missing="", grouping=False)
 
 
 #: problems that flag a scored output rather than leave it out
@@ -93,23 +93,40 @@ def comparison_rows(report: MemorizationReport) -> list[tuple[str, ...]]:
     ]
 
 
+#: a run's summary numbers, the one list of them: the CSV report writes all but ``records`` and
+#: ``overlap_mean``; the store's ``memo_runs`` all but ``left_out``, in this order (BLEU ones as ``bleu_*``)
+RUN_NUMBERS = (
+    "records",
+    "pairs",
+    "mean",
+    "median",
+    "p90",
+    "above_50",
+    "above_80",
+    "corpus_bleu",
+    "exact_matches",
+    "overlap_mean",
+    "overlap_max",
+    "left_out",
+    "unmatched_train",
+)
+_NOT_IN_CSV = ("records", "overlap_mean")
+
+
+def run_numbers(r: RunReport) -> dict[str, Any]:
+    """``{name: value}`` over :data:`RUN_NUMBERS` for one run."""
+    b = r.bleu
+    values = (r.records, r.pairs, b.mean, b.median, b.p90, b.above_50, b.above_80, r.corpus_bleu,
+              r.exact_matches, r.overlap_mean, r.overlap_max, _left_out(r), r.unmatched_train)  # fmt: skip
+    return dict(zip(RUN_NUMBERS, values, strict=True))
+
+
 def _text_table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
-    line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths, strict=True)))
-    body = [
-        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-        for r in rows
-    ]
-    return "\n".join([line, *body])
+    return text_table(head, rows, rule=False)
 
 
 def _md_table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    out = [
-        "| " + " | ".join(head) + " |",
-        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|",
-    ]
-    out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
-    return "\n".join(out)
+    return markdown_table(head, rows)
 
 
 def notes(report: MemorizationReport) -> list[str]:
@@ -145,42 +162,9 @@ def render(report: MemorizationReport, fmt: ReportFormat = "table") -> str:
     if fmt == "json":
         return json.dumps(report.to_dict(), sort_keys=True, indent=2, ensure_ascii=False)
     if fmt == "csv":
-        buf = _io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(
-            [
-                "run",
-                "pairs",
-                "mean",
-                "median",
-                "p90",
-                "above_50",
-                "above_80",
-                "corpus_bleu",
-                "exact_matches",
-                "overlap_max",
-                "left_out",
-                "unmatched_train",
-            ]
-        )
-        for r in report.runs:
-            w.writerow(
-                [
-                    r.name,
-                    r.pairs,
-                    r.bleu.mean,
-                    r.bleu.median,
-                    r.bleu.p90,
-                    r.bleu.above_50,
-                    r.bleu.above_80,
-                    r.corpus_bleu,
-                    r.exact_matches,
-                    r.overlap_max,
-                    _left_out(r),
-                    r.unmatched_train,
-                ]
-            )
-        return buf.getvalue().rstrip("\n")
+        head = ["run", *(k for k in RUN_NUMBERS if k not in _NOT_IN_CSV)]
+        rows = [[r.name, *(v for k, v in run_numbers(r).items() if k not in _NOT_IN_CSV)] for r in report.runs]
+        return csv_table(head, rows)
     table = _md_table if fmt == "markdown" else _text_table
     parts = [
         f"match: {report.match}; sentence BLEU: {report.signatures.sentence}; corpus BLEU: {report.signatures.corpus}",
@@ -225,29 +209,44 @@ def _examples(report: MemorizationReport, top: int) -> list[str]:
 
 def write_report(report: MemorizationReport, directory: str, *, top: int = 3, force: bool = False) -> list[str]:
     """Write ``report.md``, the PNG figures and ``pairs.csv`` (every pair) to ``directory``."""
-    from imdata.memorisation import plots as memo_plots
-
     d = Path(directory)
     if d.exists() and not d.is_dir():
         raise OutputError(f"--report {directory}: is a file; give a folder")
     if (d / "report.md").exists() and not force:
         raise OutputError(f"--report {directory}: already holds a report; pass --force to overwrite it")
     d.mkdir(parents=True, exist_ok=True)
+    figures = _figures(report, d)
+    _pairs_csv(report, d / "pairs.csv")
+    with files.atomic_output(d / "report.md", force=True) as fh:
+        fh.write("\n".join(_markdown(report, figures, top)) + "\n")
+    return [str(d / f) for f in ("report.md", *figures, "pairs.csv")]
+
+
+def _figures(report: MemorizationReport, d: Path) -> list[str]:
+    from imdata.memorisation import plots as memo_plots
+
     figures = ["bleu_distributions.png", "bleu_cdf.png"]
     memo_plots.plot_distributions(report, d / figures[0], force=True)
     memo_plots.plot_cdf(report, d / figures[1], force=True)
     if report.comparisons:
         figures.append("bleu_differences.png")
         memo_plots.plot_differences(report, d / figures[2], force=True)
+    return figures
+
+
+def _pairs_csv(report: MemorizationReport, path: Path) -> None:
     import polars as pl
 
     from imdata.data.escape import csv_safe_frame
 
     frames = [r.pairs_frame.with_columns(pl.lit(r.name).alias("run")) for r in report.runs]
-    with files.atomic_output(d / "pairs.csv", force=True) as fh:
+    with files.atomic_output(path, force=True) as fh:
         if frames:
             # pairs hold the model's and the data's text: no cell may run as a spreadsheet formula
             fh.write(csv_safe_frame(pl.concat(frames).select("run", pl.exclude("run"))).write_csv())
+
+
+def _markdown(report: MemorizationReport, figures: list[str], top: int) -> list[str]:
     t = report.train
     train_files = ", ".join(f"`{p}` (sha256 {f[:12]})" for p, f in zip(t.paths, t.fingerprints, strict=True))
     lines = [
@@ -280,7 +279,4 @@ def write_report(report: MemorizationReport, directory: str, *, top: int = 3, fo
         ]
     lines += ["## Notes", "", *[f"- {n}" for n in notes(report)], "", "## Figures", ""]
     lines += [f"![{f}]({f})" for f in figures] + [""]
-    lines += _examples(report, top)
-    with files.atomic_output(d / "report.md", force=True) as fh:
-        fh.write("\n".join(lines) + "\n")
-    return [str(d / f) for f in ("report.md", *figures, "pairs.csv")]
+    return lines + _examples(report, top)

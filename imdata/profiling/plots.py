@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imdata.data import files
+from imdata.data.figures import horizontal, save_png
 
 if TYPE_CHECKING:
     from imdata.profiling.summary import ProfileReport
@@ -35,9 +36,9 @@ def profile_plots(report: ProfileReport, folder: str | Path, *, force: bool = Fa
     """
     paths = plot_paths(folder, force=force)
     groups = _groups(report)
-    _save(_lengths_figure(report, groups), paths[0], force)
-    _save(_ratio_figure(report, groups), paths[1], force)
-    _save(_scatter_figure(report, groups), paths[2], force)
+    save_png(_lengths_figure(report, groups), paths[0], force=force)
+    save_png(_ratio_figure(report, groups), paths[1], force=force)
+    save_png(_scatter_figure(report, groups), paths[2], force=force)
     return paths
 
 
@@ -129,7 +130,7 @@ def _ratio_figure(report: ProfileReport, groups: list[tuple[str, dict[str, np.nd
         patch_artist=True,
         boxprops={"facecolor": "#dfe9f3", "edgecolor": "#4a6785"},
         medianprops={"color": "#4a6785"},
-        **_horizontal(),
+        **horizontal(),
     )
     means = [by_name[n].ratio or np.nan for n, _ in order]
     ax.scatter(means, pos, marker="D", color="#c0392b", zorder=3, label="ratio of the means (the paper's)")
@@ -199,18 +200,6 @@ def _scatter_figure(report: ProfileReport, groups: list[tuple[str, dict[str, np.
 def _fit(title: str, cols: int) -> str:
     """A one-panel figure is too narrow for a long title: break it before the parenthesis."""
     return title.replace(" (", "\n(", 1) if cols == 1 else title
-
-
-def _horizontal() -> dict[str, Any]:
-    import matplotlib
-
-    major, minor = (int(x) for x in matplotlib.__version__.split(".")[:2])
-    return {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
-
-
-def _save(fig: Any, path: Path, force: bool) -> None:
-    with files.atomic_output(path, force=force, binary=True) as fh:
-        fig.savefig(fh, format="png", dpi=110, metadata={"Software": None})
 
 
 __all__ = ["PLOT_FILES", "plot_paths", "profile_plots"]

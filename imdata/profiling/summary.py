@@ -14,11 +14,11 @@ the skipped records by reason; its counts are the ones the warnings on stderr gi
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from imdata.data.tables import csv_table, markdown_table, num, text_table
 
 if TYPE_CHECKING:
     import polars as pl
@@ -282,14 +282,6 @@ def report_dict(report: ProfileReport) -> dict[str, Any]:
 # --- text renderings ----------------------------------------------------------------------
 
 
-def _num(x: float | int | None, nd: int = 2) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, int):
-        return f"{x:,}"
-    return f"{x:,.{nd}f}"
-
-
 def _main_rows(report: ProfileReport, md: bool) -> tuple[list[str], list[list[str]]]:
     pm = " ± " if md else " ±"
     head = ["dataset", "examples", "instruction", "output", "total", "instr/output", "median ratio",
@@ -300,15 +292,15 @@ def _main_rows(report: ProfileReport, md: bool) -> tuple[list[str], list[list[st
     head += ["skipped"]
     rows = []
     for d in report.datasets:
-        row = [d.name, _num(d.examples),
-               f"{_num(d.instruction.mean)}{pm}{_num(d.instruction.sd)}",
-               f"{_num(d.output.mean)}{pm}{_num(d.output.sd)}",
-               f"{_num(d.total.mean)}{pm}{_num(d.total.sd)}",
-               _num(d.ratio, 4), _num(d.median_ratio, 4),
-               _num(d.trained_it), _num(d.trained_im), _num(d.im_over_it)]  # fmt: skip
+        row = [d.name, num(d.examples),
+               f"{num(d.instruction.mean)}{pm}{num(d.instruction.sd)}",
+               f"{num(d.output.mean)}{pm}{num(d.output.sd)}",
+               f"{num(d.total.mean)}{pm}{num(d.total.sd)}",
+               num(d.ratio, 4), num(d.median_ratio, 4),
+               num(d.trained_it), num(d.trained_im), num(d.im_over_it)]  # fmt: skip
         if trunc:
-            row += [_num(d.truncated), _num(d.lost_it), _num(d.lost_im)]
-        row += [_num(sum(d.skipped.values()))]
+            row += [num(d.truncated), num(d.lost_it), num(d.lost_im)]
+        row += [num(sum(d.skipped.values()))]
         rows.append(row)
     return head, rows
 
@@ -322,7 +314,7 @@ def _spread_rows(report: ProfileReport) -> tuple[list[str], list[list[str]]]:
         row = [d.name]
         for m in ("instruction", "output", "total"):
             s: Stats = getattr(d, m)
-            row += [_num(s.median, 1), _num(s.p90, 1), _num(s.p99, 1), _num(s.max)]
+            row += [num(s.median, 1), num(s.p90, 1), num(s.p99, 1), num(s.max)]
         rows.append(row)
     return head, rows
 
@@ -349,7 +341,7 @@ def _quality_rows(report: ProfileReport) -> tuple[list[str], list[list[str]]]:
     rows = []
     for d in report.datasets:
         c = quality_counts(d.quality)
-        rows.append([d.name, *(_num(v) for v in c.values())])
+        rows.append([d.name, *(num(v) for v in c.values())])
     return head, rows
 
 
@@ -375,38 +367,14 @@ def _caption(report: ProfileReport) -> str:
             f"trained = {unit} each loss mode trains, summed")  # fmt: skip
 
 
-def text_table(head: list[str], rows: list[list[str]]) -> str:
-    """Aligned text: the first column left, the others right-aligned (numbers)."""
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(head)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    return "\n".join([line(head), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
-
-
-def md_table(head: list[str], rows: list[list[str]]) -> str:
-    """A GitHub markdown table, numbers right-aligned."""
-    lines = [
-        "| " + " | ".join(head) + " |",
-        "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|",
-    ]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-
-
 def render_summaries(report: ProfileReport, fmt: str) -> str:
     """``table`` (aligned text), ``markdown`` (paste-ready) or ``csv`` (one row per dataset)."""
     if fmt == "csv":
-        buf = io.StringIO()
         rows = [d.flat() for d in report.datasets]
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-        return buf.getvalue().rstrip("\n")
+        head = list(rows[0])
+        return csv_table(head, [[r.get(k) for k in head] for r in rows])
     md = fmt == "markdown"
-    table = md_table if md else text_table
+    table = markdown_table if md else text_table
     notes = _notes(report)
     parts = [_caption(report) + (":" if not md else "."), "", table(*_main_rows(report, md)), "",
              f"spread in {report.unit}:" if not md else f"Spread in {report.unit}.", "",

@@ -80,7 +80,7 @@ def render(report: AuditReport, fmt: str = "table") -> str:
     """The report as ``table`` (text), ``markdown`` or ``json`` (sorted keys)."""
     if fmt == "json":
         return orjson.dumps(report.to_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2).decode()
-    from imdata.selection.manifest import render_rows
+    from imdata.data.tables import render_rows
 
     rows = []
     for c, (total, trained) in report.counts.items():

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from imdata.data.dataset import Dataset, FormatChoice, OnError, load
 from imdata.data.records import Role
+from imdata.data.tables import num
 from imdata.errors import OptionError, OutputError, TemplateError
 
 if TYPE_CHECKING:
@@ -388,17 +389,9 @@ def render_card(
         tpl = env.from_string(source)
     except jinja2.TemplateError as e:
         raise TemplateError(f"{name}: {e}; fix the template") from None
-    context = {"card": c, "w": c.word_summary, "t": c.token_summary, "figures": list(figures), "num": _num}
+    context = {"card": c, "w": c.word_summary, "t": c.token_summary, "figures": list(figures), "num": num}
     text = render_bounded(tpl, context, name=name)
     return text.rstrip("\n") + "\n"
-
-
-def _num(x: float | int | None, nd: int = 2) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, int):
-        return f"{x:,}"
-    return f"{x:,.{nd}f}"
 
 
 __all__ = [

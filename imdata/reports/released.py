@@ -91,18 +91,16 @@ class ReleasedReport:
 
     def to_markdown(self) -> str:
         """The audit as a Markdown table."""
-        head = (
-            "| file | examples | tokens | loss tokens, released code | loss tokens, imdata im "
-            "| template tokens in the released loss | share | per example |\n"
-            "|---|---:|---:|---:|---:|---:|---:|---:|\n"
-        )
-        body = "".join(
-            f"| {r.name} | {r.examples:,} | {r.tokens:,} | {r.released_trained:,} "
-            f"| {r.im_trained:,} | {r.template_in_loss:,} | {r.template_share:.1%} "
-            f"| {r.template_per_example:.2f} |\n"
+        from imdata.data.tables import markdown_table
+
+        head = ("file", "examples", "tokens", "loss tokens, released code", "loss tokens, imdata im",
+                "template tokens in the released loss", "share", "per example")  # fmt: skip
+        rows = [
+            (r.name, f"{r.examples:,}", f"{r.tokens:,}", f"{r.released_trained:,}", f"{r.im_trained:,}",
+             f"{r.template_in_loss:,}", f"{r.template_share:.1%}", f"{r.template_per_example:.2f}")
             for r in self.rows
-        )
-        return head + body
+        ]  # fmt: skip
+        return markdown_table(head, rows) + "\n"
 
 
 def released_im_labels(input_ids: np.ndarray, tokenizer: TokenizerInfo) -> np.ndarray:

@@ -398,33 +398,3 @@ def field_values(examples: Sequence[Example], name: str, *, option: str) -> list
             f"every example has ({', '.join(known) or 'the inputs have no other fields'})"
         )
     return [ex.meta[name] for ex in examples]
-
-
-def render_rows(rows: Sequence[Mapping[str, Any]], fmt: str) -> str:
-    """Rows as an aligned ``table``, ``csv``, ``markdown`` or ``json`` (sorted keys).
-
-    >>> print(render_rows([{"part": "train", "examples": 9}], "markdown"))
-    | part | examples |
-    |---|---|
-    | train | 9 |
-    """
-    if fmt == "json":
-        return orjson.dumps(list(rows), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2).decode()
-    cols = list(dict.fromkeys(k for r in rows for k in r))
-    cells = [["" if r.get(c) is None else str(r.get(c)) for c in cols] for r in rows]
-    if fmt == "csv":
-        import csv
-        import io as _io
-
-        buf = _io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(cols)
-        w.writerows(cells)
-        return buf.getvalue().rstrip("\n")
-    if fmt == "markdown":
-        lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-        return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(cols)]
-    out = ["  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip()]
-    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
-    return "\n".join(out)

@@ -202,47 +202,15 @@ def save_memorization(con: Any, report: Any) -> str:
 
     Returns the analysis key the rows are filed under.
     """
-    import json
-
-    from imdata import __version__
-
     key = memo_analysis_key(report)
     for ddl in MEMO_DDL:
         con.execute(ddl)
-    t = report.train
     con.execute("BEGIN TRANSACTION")
     try:
         for r in report.runs:
             con.execute(MEMO_DELETE_RUN, [key, r.name])
             con.execute(MEMO_DELETE_PAIRS, [key, r.name])
-            con.execute(
-                MEMO_INSERT_RUN,
-                [
-                    key,
-                    r.name,
-                    report.match,
-                    json.dumps(list(t.paths)),
-                    json.dumps(list(t.fingerprints)),
-                    r.path,
-                    r.fingerprint,
-                    r.records,
-                    r.pairs,
-                    r.bleu.mean,
-                    r.bleu.median,
-                    r.bleu.p90,
-                    r.bleu.above_50,
-                    r.bleu.above_80,
-                    r.corpus_bleu,
-                    r.exact_matches,
-                    r.overlap_mean,
-                    r.overlap_max,
-                    r.unmatched_train,
-                    json.dumps(dict(r.problems), sort_keys=True),
-                    report.signatures.sentence,
-                    report.signatures.corpus,
-                    __version__,
-                ],
-            )
+            con.execute(MEMO_INSERT_RUN, _memo_run_row(key, report, r))
             con.register("memo_pairs_in", r.pairs_frame.to_arrow())
             con.execute(MEMO_INSERT_PAIRS, [key, r.name])
             con.unregister("memo_pairs_in")
@@ -250,27 +218,30 @@ def save_memorization(con: Any, report: Any) -> str:
             con.execute(MEMO_DELETE_COMPARISON, [key, c.baseline, c.run])
             con.execute(
                 MEMO_INSERT_COMPARISON,
-                [
-                    key,
-                    c.baseline,
-                    c.run,
-                    c.shared,
-                    c.mean_baseline,
-                    c.mean_run,
-                    c.difference,
-                    c.ci_low,
-                    c.ci_high,
-                    c.significant,
-                    report.bootstrap,
-                    report.seed,
-                    report.confidence,
-                ],
-            )
+                [key, c.baseline, c.run, c.shared, c.mean_baseline, c.mean_run, c.difference, c.ci_low,
+                 c.ci_high, c.significant, report.bootstrap, report.seed, report.confidence],
+            )  # fmt: skip
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     return key
+
+
+def _memo_run_row(key: str, report: Any, r: Any) -> list[Any]:
+    """A ``memo_runs`` row: the run's numbers are :data:`~imdata.memorisation.report.RUN_NUMBERS`."""
+    import json
+
+    from imdata import __version__
+    from imdata.memorisation.report import run_numbers
+
+    t = report.train
+    numbers = [v for k, v in run_numbers(r).items() if k != "left_out"]
+    return [
+        key, r.name, report.match, json.dumps(list(t.paths)), json.dumps(list(t.fingerprints)), r.path,
+        r.fingerprint, *numbers, json.dumps(dict(r.problems), sort_keys=True), report.signatures.sentence,
+        report.signatures.corpus, __version__,
+    ]  # fmt: skip
 
 
 # --- loss tables --------------------------------------------------------------------------

@@ -9,15 +9,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from imdata.data.escape import csv_safe
+from imdata.data.tables import csv_table, json_rows, markdown_table, text_table
 from imdata.errors import ImdataError
-from imdata.profiling.summary import md_table, text_table
 
 TABLES_SQL = "SELECT table_name FROM information_schema.tables ORDER BY table_name"
 #: the store is opened read-only, cut off from files and the network, and this cannot be undone
@@ -50,19 +48,11 @@ class QueryResult:
     def render(self, fmt: str = "table") -> str:
         """``table``, ``markdown``, ``csv`` or ``json`` (a list of row objects, sorted keys)."""
         if fmt == "json":
-            import orjson
-
-            return orjson.dumps(
-                self.to_dicts(), default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
-            ).decode()
+            return json_rows(self.to_dicts(), default=str)
         if fmt == "csv":
-            buf = io.StringIO()
-            w = csv.writer(buf, lineterminator="\n")
-            w.writerow(self.columns)
-            w.writerows(["" if v is None else csv_safe(v) for v in r] for r in self.rows)
-            return buf.getvalue().rstrip("\n")
+            return csv_table(self.columns, [["" if v is None else csv_safe(v) for v in r] for r in self.rows])
         cells = [[_cell(v) for v in r] for r in self.rows]
-        return (md_table if fmt == "markdown" else text_table)(list(self.columns), cells)
+        return (markdown_table if fmt == "markdown" else text_table)(self.columns, cells)
 
 
 def _cell(v: Any) -> str:
