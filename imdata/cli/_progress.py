@@ -3,8 +3,9 @@
 On a terminal: a bar with the total and an ETA where the input's size is known up front
 (Parquet, ``datasets`` folders, inputs already loaded), else a running count and rate.
 When stderr is not a terminal (nohup, Slurm, CI logs): one plain line every
-``IMDATA_PROGRESS_SECONDS`` seconds (default 10) with the count and rate, so a log shows
-that the job is alive without filling up. ``--quiet`` silences it.
+``IMDATA_PROGRESS_SECONDS`` seconds (default 10) with the count and rate, and one at the end,
+so a log shows that the job is alive without filling up (no line at the start, when there is
+nothing to count yet). ``--quiet`` silences it.
 """
 
 from __future__ import annotations
@@ -26,14 +27,20 @@ def set_quiet(quiet: bool) -> None:
 
 
 class _Lines:
-    """A file for tqdm that turns its carriage-return redraws into whole lines (for logs)."""
+    """A file for tqdm that turns its carriage-return redraws into whole lines (for logs).
+
+    The first line, tqdm's "0 done, rate ?" drawn when the bar opens, is left out.
+    """
 
     def __init__(self, fh: IO[str]) -> None:
         self.fh = fh
+        self.opened = False
 
     def write(self, s: str) -> None:
         text = s.replace("\r", "").replace("\x1b[A", "").strip()
-        if text:
+        if text and not self.opened:
+            self.opened = True
+        elif text:
             self.fh.write(text + "\n")
 
     def flush(self) -> None:

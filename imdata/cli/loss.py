@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+from typing import Any
 
 import click
 
@@ -106,6 +106,7 @@ def loss(
     examples apart). `--kinds output` is the paper's loss on output tokens. With several
     models, each minus the first (--baseline) on the same examples, paired.
     """
+    from imdata.cli._progress import Progress
     from imdata.data.dataset import parse_role_map
     from imdata.data.formats import parse_fields
     from imdata.evaluation import loss as run_loss
@@ -113,35 +114,29 @@ def loss(
 
     if report_dir:
         check_report_dir(report_dir, force=force)  # before the models run, not after
+    bar = Progress("scoring", unit="tokens")
     rep = run_loss(
         list(data), model=list(models), names=list(names) or None, template=template, tokenizer=tokenizer,
         kinds=kinds, max_length=max_length, batch_tokens=batch_tokens, pack=pack, device=device,  # type: ignore[arg-type]
         dtype=dtype, baseline=baseline, bootstrap=bootstrap, seed=seed, confidence=confidence,  # type: ignore[arg-type]
         leaked=leaked, input_format=fmt, role_map=parse_role_map(role_map), on_error=on_error,  # type: ignore[arg-type]
-        fields=parse_fields(field_map),
-        on_batch=_Ticker() if sys.stderr.isatty() else None,
+        fields=parse_fields(field_map), on_progress=bar,
     )  # fmt: skip
+    bar.close()
     report_skips(rep.skipped, rejects=rejects, force=force)
     click.echo(render(rep, report_format))  # type: ignore[arg-type]
     if report_dir:
         say(f"wrote {', '.join(write_report(rep, report_dir, force=force))}")
     if db:
-        from imdata.store import database as store
-
-        con = store.connect(db)
-        try:
-            key = store.save_loss(con, rep)
-        finally:
-            con.close()
-        say(f"stored under analysis {key} in {db} (tables loss_results, loss_differences, loss_examples)")
+        _store(db, rep)
 
 
-class _Ticker:
-    """Tokens scored so far, on one stderr line (only when stderr is a terminal)."""
+def _store(db: str, rep: Any) -> None:
+    from imdata.store import database as store
 
-    def __init__(self) -> None:
-        self.done = 0
-
-    def __call__(self, tokens: int) -> None:
-        self.done += tokens
-        click.echo(f"\rscored {self.done:,} tokens", err=True, nl=False)
+    con = store.connect(db)
+    try:
+        key = store.save_loss(con, rep)
+    finally:
+        con.close()
+    say(f"stored under analysis {key} in {db} (tables loss_results, loss_differences, loss_examples)")

@@ -24,10 +24,10 @@ import numpy as np
 
 from imdata import __version__
 from imdata.choices import DEFAULT_SEED, Device, DType, LeakedAction
-from imdata.data.dataset import Dataset, SkipLog
+from imdata.data.dataset import Dataset, Progress, SkipLog
 from imdata.data.records import Role
 from imdata.errors import OptionError
-from imdata.evaluation.inputs import Part, resolve_inputs
+from imdata.evaluation.inputs import Inputs, Part, resolve_inputs
 from imdata.evaluation.kinds import KindGroup, parse_kinds
 from imdata.evaluation.models import ModelSpec, context_length, load_model, resolve_device, resolve_models
 from imdata.evaluation.scoring import kind_counts, score
@@ -207,7 +207,7 @@ def loss(
     role_map: Mapping[str, Role] | None = None,
     fields: Mapping[str, str] | None = None,
     on_error: str = "skip",
-    on_batch: Callable[[int], None] | None = None,
+    on_progress: Progress | None = None,
 ) -> LossReport:
     """Mean token loss per model, set of examples and span-kind group.
 
@@ -232,73 +232,123 @@ def loss(
         role_map: source role -> system/user/assistant.
         fields: the inputs' own field names (``{"instruction": "question"}``, as ``--field``).
         on_error: ``skip`` bad records and count them (default), or ``raise`` at the first.
-        on_batch: called with each batch's token count (progress).
+        on_progress: called as ``(model name, tokens scored, tokens in all)`` after each batch.
     """
     groups = parse_kinds(kinds)
-    models = [model] if isinstance(model, str) else list(model)
     _check(batch_tokens, max_length, bootstrap, confidence)
-    specs = resolve_models(models, names=names, tokenizer=tokenizer)
-    base = _baseline(specs, baseline)
+    specs = resolve_models([model] if isinstance(model, str) else list(model), names=names, tokenizer=tokenizer)
+    stats = _Stats(_baseline(specs, baseline), bootstrap, seed, confidence)
     dev, dt = resolve_device(device, dtype)
     inputs = resolve_inputs(data, fmt=input_format, role_map=role_map, fields=fields, on_error=on_error, leaked=leaked)
+    run = _Scoring(template, groups, dev, dt, max_length, batch_tokens, pack, on_progress)
+    return _report(specs, inputs, run, stats, _score_models(specs, inputs, run))
+
+
+@dataclass(frozen=True)
+class _Stats:
+    """How the intervals are drawn: the baseline model's index, resamples, seed and coverage."""
+
+    base: int
+    n: int
+    seed: int
+    confidence: float
+
+
+def _report(specs: list[ModelSpec], inputs: Inputs, run: _Scoring, stats: _Stats, scored: _Scored) -> LossReport:
+    results, diffs = _summarise(specs, inputs.parts, run.groups, scored, stats)
+    return LossReport(
+        results=results,
+        differences=diffs,
+        checkpoints=scored.checkpoints,
+        datasets=tuple(
+            {"name": p.name, "path": p.path, "fingerprint": p.fingerprint, "examples": len(p.examples)}
+            for p in inputs.parts
+        ),
+        kinds=run.groups,
+        template=run.template,
+        template_fingerprint=scored.template_fingerprint,
+        device=run.device,
+        dtype=run.dtype,
+        batch_tokens=run.batch_tokens,
+        pack=run.pack,
+        bootstrap=stats.n,
+        seed=stats.seed,
+        confidence=stats.confidence,
+        notes=tuple(inputs.notes) + tuple(_notes(specs, results)),
+        skipped=inputs.skipped,
+        examples=_frame(specs, inputs.parts, run.groups, scored.sums, scored.counts),
+    )
+
+
+@dataclass(frozen=True)
+class _Scoring:
+    """How every model is run: the options that travel together from :func:`loss` to the scorer."""
+
+    template: str
+    groups: tuple[KindGroup, ...]
+    device: str
+    dtype: str
+    max_length: int | None
+    batch_tokens: int
+    pack: bool
+    on_progress: Progress | None
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """Per model, example and kind group: summed loss and token count; which examples were cut."""
+
+    sums: np.ndarray
+    counts: np.ndarray
+    cut: np.ndarray
+    checkpoints: tuple[Checkpoint, ...]
+    template_fingerprint: str
+
+
+def _score_models(specs: list[ModelSpec], inputs: Inputs, run: _Scoring) -> _Scored:
+    """Load each model in turn, score every example with it, and free it before the next."""
     examples = [ex for p in inputs.parts for ex in p.examples]
     if not examples:
         raise OptionError("no examples to score (every held-out example leaked and --leaked exclude?)")
-    tokenized = _tokenize(specs, examples, template)
-    tables = np.stack([g.table() for g in groups], axis=1)  # (slots, groups)
+    tokenized = _tokenize(specs, examples, run.template)
+    tables = np.stack([g.table() for g in run.groups], axis=1)  # (slots, groups)
     wanted: np.ndarray = np.asarray(tables.any(axis=1))
-    sums = np.zeros((len(specs), len(examples), len(groups)))
-    counts = np.zeros((len(specs), len(examples), len(groups)), dtype=np.int64)
+    shape = (len(specs), len(examples), len(run.groups))
+    sums, counts = np.zeros(shape), np.zeros(shape, dtype=np.int64)
     cut = np.zeros((len(specs), len(examples)), dtype=bool)
     checkpoints = []
     for m, spec in enumerate(specs):
         ids, kinds_, _ = tokenized[spec.tokenizer.fingerprint]
-        net = load_model(spec, device=dev, dtype=dt)
-        limit = max_length or context_length(net)
+        net = load_model(spec, device=run.device, dtype=run.dtype)
+        limit = run.max_length or context_length(net)
         if limit is not None:
             cut[m] = [len(x) > limit for x in ids]
             ids, kinds_ = [x[:limit] for x in ids], [k[:limit] for k in kinds_]
-        per_slot = score(
-            net,
-            ids,
-            kinds_,
-            wanted=wanted,
-            batch_tokens=batch_tokens,
-            pack=pack,
-            pad_id=_pad_id(spec, net),
-            on_batch=on_batch,
-        )
+        per_slot = score(net, ids, kinds_, wanted=wanted, batch_tokens=run.batch_tokens, pack=run.pack,
+                         pad_id=_pad_id(spec, net), on_batch=_ticker(run.on_progress, spec.name, ids))  # fmt: skip
         sums[m] = per_slot @ tables
         counts[m] = kind_counts(kinds_) @ tables.astype(np.int64)
         checkpoints.append(
             Checkpoint(spec.name, spec.source, spec.fingerprint, spec.tokenizer.name, spec.tokenizer.fingerprint, limit)
         )
         del net
-        _free(dev)
-    results, diffs = _summarise(specs, inputs.parts, groups, sums, counts, cut, base, bootstrap, seed, confidence)
-    notes = list(inputs.notes) + _notes(specs, results)
-    return LossReport(
-        results=results,
-        differences=diffs,
-        checkpoints=tuple(checkpoints),
-        datasets=tuple(
-            {"name": p.name, "path": p.path, "fingerprint": p.fingerprint, "examples": len(p.examples)}
-            for p in inputs.parts
-        ),
-        kinds=groups,
-        template=template,
-        template_fingerprint=tokenized[specs[0].tokenizer.fingerprint][2],
-        device=dev,
-        dtype=dt,
-        batch_tokens=batch_tokens,
-        pack=pack,
-        bootstrap=bootstrap,
-        seed=seed,
-        confidence=confidence,
-        notes=tuple(notes),
-        skipped=inputs.skipped,
-        examples=_frame(specs, inputs.parts, groups, sums, counts),
-    )
+        _free(run.device)
+    fingerprint = tokenized[specs[0].tokenizer.fingerprint][2]
+    return _Scored(sums, counts, cut, tuple(checkpoints), fingerprint)
+
+
+def _ticker(on_progress: Progress | None, name: str, ids: list[np.ndarray]) -> Callable[[int], None] | None:
+    """``score``'s per-batch token counts as ``on_progress(name, tokens so far, tokens in all)``."""
+    if on_progress is None:
+        return None
+    total, done = sum(len(x) for x in ids), 0
+
+    def tick(tokens: int) -> None:
+        nonlocal done
+        done += tokens
+        on_progress(name, done, total)
+
+    return tick
 
 
 def _check(batch_tokens: int, max_length: int | None, n: int, confidence: float) -> None:
@@ -360,14 +410,11 @@ def _summarise(
     specs: list[ModelSpec],
     parts: tuple[Part, ...],
     groups: tuple[KindGroup, ...],
-    sums: np.ndarray,
-    counts: np.ndarray,
-    cut: np.ndarray,
-    base: int,
-    n: int,
-    seed: int,
-    confidence: float,
+    scored: _Scored,
+    stats: _Stats,
 ) -> tuple[tuple[ModelLoss, ...], tuple[Difference, ...]]:
+    sums, counts, cut = scored.sums, scored.counts, scored.cut
+    base, n, seed, confidence = stats.base, stats.n, stats.seed, stats.confidence
     results: list[ModelLoss] = []
     diffs: list[Difference] = []
     at = 0
@@ -381,11 +428,11 @@ def _summarise(
         for m, spec in enumerate(specs):
             per_kind = {
                 g.name: KindLoss(
-                    _num(est.loss[m, j]),
+                    _finite(est.loss[m, j]),
                     int(tokens[m, j]),
-                    _num(math.exp(est.loss[m, j])) if np.isfinite(est.loss[m, j]) else None,
-                    _num(est.low[m, j]),
-                    _num(est.high[m, j]),
+                    _finite(math.exp(est.loss[m, j])) if np.isfinite(est.loss[m, j]) else None,
+                    _finite(est.low[m, j]),
+                    _finite(est.high[m, j]),
                 )
                 for j, g in enumerate(groups)
             }
@@ -400,15 +447,16 @@ def _summarise(
                         specs[base].name,
                         spec.name,
                         len(part.examples),
-                        _num(est.diff[m, j]),
-                        _num(est.diff_low[m, j]),
-                        _num(est.diff_high[m, j]),
+                        _finite(est.diff[m, j]),
+                        _finite(est.diff_low[m, j]),
+                        _finite(est.diff_high[m, j]),
                     )
                 )
     return tuple(results), tuple(diffs)
 
 
-def _num(x: float) -> float | None:
+def _finite(x: float) -> float | None:
+    """``x`` as a JSON-ready float, None where it is not finite (no tokens of a kind)."""
     return float(x) if np.isfinite(x) else None
 
 
