@@ -179,51 +179,67 @@ def card(
 
     if any(m < 1 for m in max_lengths):
         raise OptionError(f"max lengths {list(max_lengths)}: each must be at least 1")
-    ds = (
-        data
-        if isinstance(data, Dataset)
-        else load(str(data), format=format, role_map=role_map, on_error=on_error, fields=fields)
-    )
-    name = name or ds.name
-    ds = Dataset(name, ds.path, ds.format, ds.examples, ds.fingerprint, ds.skipped)
+    ds = data if isinstance(data, Dataset) else load(str(data), format=format, role_map=role_map, on_error=on_error,
+                                                      fields=fields)  # fmt: skip
+    ds = Dataset(name or ds.name, ds.path, ds.format, ds.examples, ds.fingerprint, ds.skipped)
     tok = load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
     words = profile(ds, unit="words", template=template)
-    tokens = truncation = None
-    if tok is not None:
-        tokens, truncation = _token_profile(ds, tok, template, sorted(set(max_lengths)))
+    tokens, truncation = (None, []) if tok is None else _token_profile(ds, tok, template, sorted(set(max_lengths)))
     others = tuple(_overlap(ds, o, format=format, role_map=role_map) for o in overlap)
     path = Path(ds.path)
     return DataCard(
-        name=name,
-        input=str(data) if not isinstance(data, Dataset) else ds.path,
-        size_bytes=path.stat().st_size if path.is_file() else 0,
-        fingerprint=ds.fingerprint,
-        format=ds.format,
-        license=license,
-        source=source,
-        description=description,
-        template=words.template,
-        words=words,
-        tokens=tokens,
-        truncation=tuple(truncation or ()),
-        overlaps=others,
-        imdata_version=__version__,
-    )
+        name=ds.name, input=str(data) if not isinstance(data, Dataset) else ds.path,
+        size_bytes=path.stat().st_size if path.is_file() else 0, fingerprint=ds.fingerprint, format=ds.format,
+        license=license, source=source, description=description, template=words.template, words=words,
+        tokens=tokens, truncation=tuple(truncation), overlaps=others, imdata_version=__version__,
+    )  # fmt: skip
 
 
 def _token_profile(
     ds: Dataset, tok: TokenizerInfo, template: str, max_lengths: list[int]
 ) -> tuple[ProfileReport, list[Truncation]]:
     """One tokenizer pass: the per-example token frame (as ``profile`` makes it) and truncation."""
-    import numpy as np
     import polars as pl
 
-    from imdata.labels.labelling import KIND_CODE, tokenize_examples, trained_table
-    from imdata.profiling.profiler import COLUMNS, quality_flags
+    from imdata.profiling.profiler import COLUMNS
     from imdata.profiling.summary import ProfileReport, summarise
     from imdata.templates.builtin import get_template
 
     tpl = get_template(template, eos=tok.eos, bos=tok.bos)
+    data, cut = _token_counts(ds, tok, tpl, max_lengths)
+    frame = pl.DataFrame(data).with_columns(
+        trained_it=pl.col("output"),
+        trained_im=pl.col("instruction") + pl.col("output"),
+        ratio=pl.when(pl.col("output") > 0).then(pl.col("instruction") / pl.col("output")).cast(pl.Float64),
+        truncated=pl.lit(None, dtype=pl.Int64),
+        lost_it=pl.lit(None, dtype=pl.Int64),
+        lost_im=pl.lit(None, dtype=pl.Int64),
+    )
+    frame = frame.select(COLUMNS)
+    summary = summarise(frame, name=ds.name, path=ds.path, fingerprint=ds.fingerprint, format=ds.format,
+                        unit="tokens", log=ds.skipped, max_length=None)  # fmt: skip
+    report = ProfileReport(
+        unit="tokens",
+        template=tpl.name,
+        template_fingerprint=tpl.fingerprint,
+        tokenizer=tok.name,
+        tokenizer_fingerprint=tok.fingerprint,
+        max_length=None,
+        datasets=(summary,),
+        examples=frame,
+    )
+    trunc = [Truncation(m, *(int(x) for x in row)) for m, row in zip(max_lengths, cut, strict=True)]
+    return report, trunc
+
+
+def _token_counts(ds: Dataset, tok: TokenizerInfo, tpl: Any, max_lengths: list[int]) -> tuple[dict[str, Any], Any]:
+    """Per example: id, token counts by kind and quality flags; per max length: what cutting there loses."""
+    import numpy as np
+    import polars as pl
+
+    from imdata.labels.labelling import KIND_CODE, tokenize_examples, trained_table
+    from imdata.profiling.profiler import quality_flags
+
     it_t, im_t = trained_table("it"), trained_table("im")
     instr_codes = [KIND_CODE["system"] + 1, KIND_CODE["instruction"] + 1]
     out_codes = [KIND_CODE["output"] + 1, KIND_CODE["eos"] + 1]
@@ -250,37 +266,7 @@ def _token_profile(
         data[c] = pl.Series(c, np.frombuffer(v, dtype=np.int64) if ids else [], dtype=pl.Int64)
     for j, c in enumerate(("empty_output", "assistant_first", "repeated_role")):
         data[c] = pl.Series(c, [f[j] for f in flags], dtype=pl.Boolean)
-    frame = pl.DataFrame(data).with_columns(
-        trained_it=pl.col("output"),
-        trained_im=pl.col("instruction") + pl.col("output"),
-        ratio=pl.when(pl.col("output") > 0).then(pl.col("instruction") / pl.col("output")).cast(pl.Float64),
-        truncated=pl.lit(None, dtype=pl.Int64),
-        lost_it=pl.lit(None, dtype=pl.Int64),
-        lost_im=pl.lit(None, dtype=pl.Int64),
-    )
-    frame = frame.select(COLUMNS)
-    summary = summarise(
-        frame,
-        name=ds.name,
-        path=ds.path,
-        fingerprint=ds.fingerprint,
-        format=ds.format,
-        unit="tokens",
-        log=ds.skipped,
-        max_length=None,
-    )
-    report = ProfileReport(
-        unit="tokens",
-        template=tpl.name,
-        template_fingerprint=tpl.fingerprint,
-        tokenizer=tok.name,
-        tokenizer_fingerprint=tok.fingerprint,
-        max_length=None,
-        datasets=(summary,),
-        examples=frame,
-    )
-    trunc = [Truncation(m, *(int(x) for x in row)) for m, row in zip(max_lengths, cut, strict=True)]
-    return report, trunc
+    return data, cut
 
 
 def _overlap(
