@@ -18,7 +18,8 @@ each example's attention inside the example, so a packed batch gives the same lo
 examples unpacked (the tests check it; with a KV cache, as ``use_cache=True`` in a model's
 config builds one, transformers ignores the resets and the examples see each other).
 
-Torch is imported only by the collator, ``datasets`` only by :func:`to_hf_dataset`.
+Torch is imported only by the collator (and transformers, whose ``DataCollatorWithFlattening``
+lays packed rows end to end), ``datasets`` only by :func:`to_hf_dataset`.
 
 >>> ds = to_hf_dataset("train.jsonl", tokenizer="tokenizer.json", mode="im")  # doctest: +SKIP
 >>> ds.column_names                                                           # doctest: +SKIP
@@ -244,9 +245,11 @@ class Collator:
     """Pad rows of ``input_ids``/``labels`` into a batch of tensors for a causal LM.
 
     Plain rows are right-padded (``input_ids`` with ``pad_token_id``, ``labels`` with -100)
-    and get an ``attention_mask``. Rows with ``position_ids`` (packed) are concatenated into
-    one row without an attention mask and with ``use_cache=False`` (see the module
-    docstring). Other columns (``id``, counts) are ignored.
+    and get an ``attention_mask``; by hand, since transformers' padding collators pad
+    through a transformers tokenizer and this one needs only a pad id. Rows with
+    ``position_ids`` (packed) are concatenated into one row by transformers'
+    ``DataCollatorWithFlattening``, without an attention mask and with ``use_cache=False``
+    (see the module docstring). Other columns (``id``, counts) are ignored.
 
     >>> batch = Collator(pad_token_id=0)([                            # doctest: +SKIP
     ...     {"input_ids": [1, 5, 6], "labels": [-100, 5, 6]},
@@ -284,21 +287,24 @@ class Collator:
 
     def _flat(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         import torch
+        from transformers import DataCollatorWithFlattening
 
-        ids = np.concatenate([np.asarray(r["input_ids"], dtype=np.int64) for r in rows])
-        labels = np.concatenate([np.asarray(r["labels"], dtype=np.int64) for r in rows])
-        pos = np.concatenate([np.asarray(r["position_ids"], dtype=np.int64) for r in rows])
-        extra = self._width(len(ids)) - len(ids)
+        # transformers' flattening collator lays sequences end to end with position_ids
+        # restarting and the first label of each at -100; the rows are packed already, so
+        # they go in as the sequences they hold (split where their position_ids restart).
+        flatten = DataCollatorWithFlattening(return_tensors="pt")  # type: ignore[no-untyped-call, unused-ignore]
+        flat = flatten([seq for r in rows for seq in _sequences(r)])
+        n = flat["input_ids"].shape[1]
+        extra = self._width(n) - n
         if extra:
             # Each pad token restarts at position 0, so it forms its own one-token sequence.
-            ids = np.concatenate([ids, np.full(extra, self.pad_token_id, dtype=np.int64)])
-            labels = np.concatenate([labels, np.full(extra, IGNORE_INDEX, dtype=np.int64)])
-            pos = np.concatenate([pos, np.zeros(extra, dtype=np.int64)])
-        labels[pos == 0] = IGNORE_INDEX
+            pads = {"input_ids": self.pad_token_id, "labels": IGNORE_INDEX, "position_ids": 0}
+            for key, value in pads.items():
+                flat[key] = torch.cat([flat[key], torch.full((1, extra), value, dtype=torch.int64)], dim=1)
         return {
-            "input_ids": torch.from_numpy(ids[None, :]),
-            "labels": torch.from_numpy(labels[None, :]),
-            "position_ids": torch.from_numpy(pos[None, :]),
+            "input_ids": flat["input_ids"],
+            "labels": flat["labels"],
+            "position_ids": flat["position_ids"],
             # transformers splits attention at position_ids resets only when no KV cache is
             # built; a model whose config says use_cache=True would otherwise let each
             # example attend to the ones packed before it.
@@ -308,6 +314,16 @@ class Collator:
     def _width(self, n: int) -> int:
         m = self.pad_to_multiple_of
         return n if not m else -(-n // m) * m
+
+
+def _sequences(row: Mapping[str, Any]) -> list[dict[str, list[int]]]:
+    """The examples a packed row holds: its ``input_ids`` and ``labels`` cut where ``position_ids`` restart."""
+    pos = np.asarray(row["position_ids"], dtype=np.int64)
+    ids, labels = list(row["input_ids"]), list(row["labels"])
+    starts = [*np.flatnonzero(pos == 0).tolist(), len(pos)]
+    if starts[0] != 0:
+        starts.insert(0, 0)
+    return [{"input_ids": ids[a:b], "labels": labels[a:b]} for a, b in zip(starts, starts[1:], strict=False) if b > a]
 
 
 def collator(
