@@ -29,19 +29,23 @@ def set_quiet(quiet: bool) -> None:
 class _Lines:
     """A file for tqdm that turns its carriage-return redraws into whole lines (for logs).
 
-    The first line, tqdm's "0 done, rate ?" drawn when the bar opens, is left out.
+    Left out: the first line, tqdm's "0 done, rate ?" drawn when the bar opens, and a line
+    whose count the previous one already showed (the closing redraw after the last update).
     """
 
     def __init__(self, fh: IO[str]) -> None:
         self.fh = fh
         self.opened = False
+        self.last = ""
 
     def write(self, s: str) -> None:
         text = s.replace("\r", "").replace("\x1b[A", "").strip()
+        count = text.split(" [", 1)[0]
         if text and not self.opened:
             self.opened = True
-        elif text:
+        elif text and count != self.last:
             self.fh.write(text + "\n")
+            self.last = count
 
     def flush(self) -> None:
         self.fh.flush()
