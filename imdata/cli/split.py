@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from imdata.choices import DEFAULT_SEED, EXPORT_FORMATS, LEAK_ACTIONS
@@ -69,16 +71,6 @@ from imdata.cli.overlap import NumberList, selection_inputs
 @click.option("--force", is_flag=True, help="Write into a folder that already holds files.")
 def split(
     data: tuple[str, ...],
-    by: str | None,
-    buckets: int | None,
-    edges: list[float] | None,
-    equal_size: bool,
-    holdout: float | None,
-    leaks: str,
-    seed: int,
-    to: str | None,
-    template: str,
-    tokenizer: str | None,
     fmt: str,
     role_map: tuple[str, ...],
     field_map: tuple[str, ...],
@@ -87,6 +79,7 @@ def split(
     report: str,
     output: str,
     force: bool,
+    **options: Any,
 ) -> None:
     """Split DATA (several inputs are pooled) into ratio buckets and/or a held-out set.
 
@@ -100,28 +93,15 @@ def split(
     """  # noqa: D301 - \b is click's no-rewrap marker
     from imdata.cli._common import check_outputs, command_line, load_inputs, say
     from imdata.data.tables import render_rows
+    from imdata.selection.splits import SplitOptions
     from imdata.selection.splits import split as run
 
     check_outputs({"--rejects": rejects}, force=force, also={"-o": output})
     sets = load_inputs(
         data, fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects, force=force
     )
-    rep = run(
-        sets,
-        by=by,
-        buckets=buckets,
-        edges=edges,
-        equal_size=equal_size,
-        holdout=holdout,
-        seed=seed,
-        leaks=leaks,  # type: ignore[arg-type]
-        template=template,
-        tokenizer=tokenizer,
-        output=output,
-        to=to,
-        force=force,
-        command=command_line([*data, output]),
-    )
+    # every option but the inputs and outputs is named like its SplitOptions field: click hands them over as one
+    rep = run(sets, SplitOptions(**options), output=output, force=force, command=command_line([*data, output]))
     if rep.leaks is not None and not rep.leaks.matched:
         say(f"leak check: none of the {len(rep.parts[0].examples):,} held-out examples occur in the training side")
     for w in rep.warnings:

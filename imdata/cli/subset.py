@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from imdata.choices import DEFAULT_SEED, EXPORT_FORMATS, STRATEGIES
@@ -66,21 +68,8 @@ from imdata.cli.overlap import NumberList, selection_inputs
 @output_options
 def subset(
     data: tuple[str, ...],
-    n: list[int],
-    strategy: str,
     seed: int | None,
     seeds: list[int] | None,
-    nested: bool,
-    by: str | None,
-    target_ratio: float | None,
-    min_ratio: float | None,
-    max_ratio: float | None,
-    score_field: str | None,
-    min_score: float | None,
-    strict: bool,
-    to: str | None,
-    template: str,
-    tokenizer: str | None,
     fmt: str,
     role_map: tuple[str, ...],
     field_map: tuple[str, ...],
@@ -89,6 +78,7 @@ def subset(
     report: str,
     output: str,
     force: bool,
+    **selection: Any,
 ) -> None:
     """Select N examples of DATA (several inputs are pooled) and write them with a manifest.
 
@@ -104,35 +94,18 @@ def subset(
     from imdata.cli._common import check_outputs, command_line, load_inputs, say
     from imdata.data.tables import render_rows
     from imdata.selection.manifest import manifest_path
-    from imdata.selection.subsets import score_check
+    from imdata.selection.subsets import SubsetOptions, score_check
     from imdata.selection.subsets import subset as select
 
     if seed is not None and seeds is not None:
         raise click.UsageError("give --seed or --seeds, not both")
+    # every other option is named like its SubsetOptions field, so click hands them over as one
+    options = SubsetOptions(seed=seeds or (DEFAULT_SEED if seed is None else seed), **selection)
     check_outputs({"--rejects": rejects}, force=force, also={"-o": output})
-    check = score_check(score_field) if strategy == "score" and score_field else None
+    check = score_check(options.score_field) if options.strategy == "score" and options.score_field else None
     sets = load_inputs(data, fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects,
                        force=force, check=check)  # fmt: skip
-    rep = select(
-        sets,
-        n=n,
-        strategy=strategy,  # type: ignore[arg-type]
-        seed=seeds or (DEFAULT_SEED if seed is None else seed),
-        nested=nested,
-        by=by,
-        target_ratio=target_ratio,
-        min_ratio=min_ratio,
-        max_ratio=max_ratio,
-        score_field=score_field,
-        min_score=min_score,
-        strict=strict,
-        template=template,
-        tokenizer=tokenizer,
-        output=output,
-        to=to,
-        force=force,
-        command=command_line([*data, output]),
-    )
+    rep = select(sets, options, output=output, force=force, command=command_line([*data, output]))
     for w in rep.warnings:
         say(f"warning: {w}")
     for s in rep.subsets:

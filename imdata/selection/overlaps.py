@@ -194,58 +194,17 @@ def overlap(
         max_df: n-grams in more than this many examples of ``b`` do not nominate candidates.
         top: how many of the best-voted candidates of each example are scored.
     """
-    import polars as pl
-
-    if not 0 < threshold <= 1:
-        raise OptionError(f"--threshold {threshold}: must be in (0, 1]")
-    if ngram < 1 or max_df < 1 or top < 1:
-        raise OptionError("--ngram, --max-df and --top must be at least 1")
-    fields = tuple(dict.fromkeys(fields))
-    if not fields or any(f not in OVERLAP_FIELDS for f in fields):
-        raise OptionError(f"--fields {','.join(fields)}: choose from {', '.join(OVERLAP_FIELDS)}")
+    fields = _check(threshold, ngram, fields, max_df, top)
     pa, pb = pool(a), pool(b)
     which = [OVERLAP_FIELDS.index(f) for f in fields]
     ta, tb = _texts(pa.examples), _texts(pb.examples)
     sa, sb = _shingles(ta, ngram, which), _shingles(tb, ngram, which)
-
-    exact = ta.join(tb, on=list(fields), how="inner", suffix="_b").select(
-        pl.col("doc").alias("a"), pl.col("doc_b").alias("b")
-    )
-    df = sb.group_by("f", "h").agg(pl.col("doc").alias("b"), pl.len().alias("df"))
-    rare = df.filter(pl.col("df") <= max_df).drop("df").explode("b")
-    # (a, b) packed into one u64 so that grouping is on a single key; the rank key orders
-    # by votes, then by the smaller b, so the top candidates do not depend on thread timing
-    ab = pl.col("doc").cast(pl.UInt64) * _SHIFT + pl.col("b").cast(pl.UInt64)
-    votes = sa.join(rare, on=["f", "h"], how="inner").group_by(ab.alias("ab")).len("votes")
-    rank_key = pl.col("votes").cast(pl.UInt64) * _SHIFT + (_SHIFT - 1 - pl.col("ab") % _SHIFT)
-    cand = (
-        votes.with_columns(
-            (pl.col("ab") // _SHIFT).cast(pl.UInt32).alias("a"),
-            (pl.col("ab") % _SHIFT).cast(pl.UInt32).alias("b"),
-            rank_key.alias("rk"),
-        )
-        .filter(pl.col("rk").rank("ordinal", descending=True).over("a") <= top)
-        .select("a", "b")
-        .join(exact, on=["a", "b"], how="anti")
-    )
-    key = ((pl.col("h") * _MULT + pl.col("f").cast(pl.UInt64)) * _MULT + pl.col("b").cast(pl.UInt64)).alias("k")
-    b_keys = sb.rename({"doc": "b"}).select(key)
-    shared = (
-        cand.join(sa.rename({"doc": "a"}), on="a")
-        .with_columns(key)
-        .join(b_keys, on="k", how="semi")
-        .group_by("a", "b", "f")
-        .len("shared")
-    )
-    scores = _scores(cand, shared, _sizes(sa), _sizes(sb), which)
-    near = scores.filter(pl.col("score") >= threshold)
-    pairs = _pairs(
-        pa.examples,
-        pb.examples,
-        [i.name for i in pb.inputs for _ in range(i.examples)],
-        exact,
-        near,
-    )
+    exact = _exact(ta, tb, fields)
+    cand = _candidates(sa, sb, exact, max_df, top)
+    scores = _scores(cand, _shared(cand, sa, sb), _sizes(sa), _sizes(sb), which)
+    near = scores.filter(scores["score"] >= threshold)
+    b_input = [i.name for i in pb.inputs for _ in range(i.examples)]
+    pairs = _pairs(pa.examples, pb.examples, b_input, exact, near)
     matched = len({p.a for p in pairs})
     exact_a = len({p.a for p in pairs if p.kind == "exact"})
     return OverlapReport(
@@ -262,6 +221,67 @@ def overlap(
         ngram=ngram,
         fields=fields,
         candidates_scored=cand.height,
+    )
+
+
+def _check(
+    threshold: float, ngram: int, fields: Sequence[OverlapField], max_df: int, top: int
+) -> tuple[OverlapField, ...]:
+    """Fail on an option out of range; return the fields, each once."""
+    if not 0 < threshold <= 1:
+        raise OptionError(f"--threshold {threshold}: must be in (0, 1]")
+    if ngram < 1 or max_df < 1 or top < 1:
+        raise OptionError("--ngram, --max-df and --top must be at least 1")
+    fields = tuple(dict.fromkeys(fields))
+    if not fields or any(f not in OVERLAP_FIELDS for f in fields):
+        raise OptionError(f"--fields {','.join(fields)}: choose from {', '.join(OVERLAP_FIELDS)}")
+    return fields
+
+
+def _exact(ta: Any, tb: Any, fields: Sequence[str]) -> Any:
+    """``a, b`` pairs whose chosen normalised fields are all equal."""
+    import polars as pl
+
+    return ta.join(tb, on=list(fields), how="inner", suffix="_b").select(
+        pl.col("doc").alias("a"), pl.col("doc_b").alias("b")
+    )
+
+
+def _candidates(sa: Any, sb: Any, exact: Any, max_df: int, top: int) -> Any:
+    """``a, b`` pairs worth scoring: each ``a``'s ``top`` best-voted ``b`` by shared rare n-grams, less exact ones."""
+    import polars as pl
+
+    df = sb.group_by("f", "h").agg(pl.col("doc").alias("b"), pl.len().alias("df"))
+    rare = df.filter(pl.col("df") <= max_df).drop("df").explode("b")
+    # (a, b) packed into one u64 so that grouping is on a single key; the rank key orders
+    # by votes, then by the smaller b, so the top candidates do not depend on thread timing
+    ab = pl.col("doc").cast(pl.UInt64) * _SHIFT + pl.col("b").cast(pl.UInt64)
+    votes = sa.join(rare, on=["f", "h"], how="inner").group_by(ab.alias("ab")).len("votes")
+    rank_key = pl.col("votes").cast(pl.UInt64) * _SHIFT + (_SHIFT - 1 - pl.col("ab") % _SHIFT)
+    return (
+        votes.with_columns(
+            (pl.col("ab") // _SHIFT).cast(pl.UInt32).alias("a"),
+            (pl.col("ab") % _SHIFT).cast(pl.UInt32).alias("b"),
+            rank_key.alias("rk"),
+        )
+        .filter(pl.col("rk").rank("ordinal", descending=True).over("a") <= top)
+        .select("a", "b")
+        .join(exact, on=["a", "b"], how="anti")
+    )
+
+
+def _shared(cand: Any, sa: Any, sb: Any) -> Any:
+    """``a, b, f, shared``: how many n-grams of field ``f`` each candidate pair shares."""
+    import polars as pl
+
+    key = ((pl.col("h") * _MULT + pl.col("f").cast(pl.UInt64)) * _MULT + pl.col("b").cast(pl.UInt64)).alias("k")
+    b_keys = sb.rename({"doc": "b"}).select(key)
+    return (
+        cand.join(sa.rename({"doc": "a"}), on="a")
+        .with_columns(key)
+        .join(b_keys, on="k", how="semi")
+        .group_by("a", "b", "f")
+        .len("shared")
     )
 
 

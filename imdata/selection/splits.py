@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ from imdata.selection.manifest import (
     ZERO_OUTPUT_RULE,
     Data,
     Manifest,
+    Measures,
+    Pool,
     api_call,
     field_values,
     length_profile,
@@ -95,8 +97,44 @@ class SplitReport:
         return out
 
 
+@dataclass(frozen=True)
+class SplitOptions:
+    """How a split is made and measured: every option of ``imdata split`` but where to write.
+
+    Built once by the CLI (or by :func:`split` from its keyword arguments) and passed whole.
+
+    Attributes:
+        by: ``"ratio"`` for ratio buckets; any other name is the field the held-out set is
+            stratified by (``source``, ``id`` or a meta key).
+        buckets: how many ratio buckets (default 4, or ``len(edges) + 1``).
+        edges: fixed, increasing ratio edges instead of quantiles.
+        equal_size: down-sample every bucket to the smallest.
+        holdout: the fraction of examples to hold out, in (0, 1).
+        seed: the seed of the held-out draw and of the down-sampling.
+        leaks: what to do with held-out examples also found in the training side:
+            ``report`` them, ``move`` them to the training side, or ``fail``.
+        leak_threshold: the containment above which a held-out example counts as leaked.
+        template: the template lengths are measured under (words, the paper's unit).
+        tokenizer: measure lengths in this tokenizer's tokens instead of words.
+        to: write a ``spans`` export format instead of canonical JSONL.
+    """
+
+    by: str | None = None
+    buckets: int | None = None
+    edges: Sequence[float] | None = None
+    equal_size: bool = False
+    holdout: float | None = None
+    seed: int = DEFAULT_SEED
+    leaks: LeakAction = "report"
+    leak_threshold: float = DEFAULT_THRESHOLD
+    template: str = "tulu"
+    tokenizer: str | None = None
+    to: str | None = None
+
+
 def split(
     data: Data,
+    options: SplitOptions | None = None,
     *,
     by: str | None = None,
     buckets: int | None = None,
@@ -115,170 +153,214 @@ def split(
 ) -> SplitReport:
     """Split examples into ratio buckets and/or a held-out set; each example in one output.
 
-    Args:
-        data: one or more loaded datasets (pooled in order) or a list of examples.
-        by: ``"ratio"`` for ratio buckets; any other name is the field the held-out set is
-            stratified by (``source``, ``id`` or a meta key).
-        buckets: how many ratio buckets (default 4, or ``len(edges) + 1``).
-        edges: fixed, increasing ratio edges instead of quantiles.
-        equal_size: down-sample every bucket to the smallest.
-        holdout: the fraction of examples to hold out, in (0, 1).
-        seed: the seed of the held-out draw and of the down-sampling.
-        leaks: what to do with held-out examples also found in the training side:
-            ``report`` them, ``move`` them to the training side, or ``fail``.
-        leak_threshold: the containment above which a held-out example counts as leaked.
-        template: the template lengths are measured under (words, the paper's unit).
-        tokenizer: measure lengths in this tokenizer's tokens instead of words.
-        output: a folder to write one JSONL per part and ``manifest.json`` into.
-        to: write a ``spans`` export format instead of canonical JSONL.
-        force: write into a folder that already holds files, overwriting them.
-        command: the command line that made the split, for the manifest (default: the
-            equivalent Python call).
+    ``data`` is one or more loaded datasets (pooled in order) or a list of examples. The
+    split options are the fields of :class:`SplitOptions` (documented there), given as
+    keyword arguments or as one ``options`` object, not both. ``output`` is a folder to write
+    one JSONL per part and ``manifest.json`` into; ``force`` writes into a folder that already
+    holds files, overwriting them. ``command`` is the command line recorded in the manifest
+    (default: the equivalent Python call).
     """
-    k = _check(by, buckets, edges, equal_size, holdout, leaks)
+    keywords = SplitOptions(by=by, buckets=buckets, edges=edges, equal_size=equal_size, holdout=holdout, seed=seed,
+                            leaks=leaks, leak_threshold=leak_threshold, template=template, tokenizer=tokenizer,
+                            to=to)  # fmt: skip
+    if options is not None and keywords != SplitOptions():
+        raise OptionError("give the split options as keyword arguments or as one SplitOptions, not both")
+    o = options or keywords
+    k = _check(o.by, o.buckets, o.edges, o.equal_size, o.holdout, o.leaks)
     pl_ = pool(data)
-    exs = pl_.examples
-    m = measure(exs, template=template, tokenizer=tokenizer)
+    m = measure(pl_.examples, template=o.template, tokenizer=o.tokenizer)
     out_dir = _check_dir(output, force) if output is not None else None
-    warnings: list[str] = []
-    notes: list[str] = []
-    idx = np.arange(len(exs))
-    held = np.empty(0, dtype=np.int64)
+    held = _hold_out(pl_.examples, m, k, o) if o.holdout is not None else _HeldOut()
+    parts, notes, warnings = _parts(pl_.examples, m, held, k, o)
+    if pl_.renamed:
+        warnings.append(f"{pl_.renamed} ids clashed across inputs and were prefixed with their input's name")
+    params = _params(o, k, m.unit)
+    command = command or api_call("split", pl_.inputs, {**params, "seed": o.seed, "output": _name(output)})
+    man = _manifest(pl_, m, parts, o, params, held, tuple(notes + warnings), command)
+    if out_dir is not None:
+        for p in parts:
+            write_examples(
+                p.examples,
+                out_dir / f"{p.name}.jsonl",
+                to=o.to,
+                template=o.template,
+                tokenizer=o.tokenizer,
+                force=force,
+            )
+        man.write(out_dir / MANIFEST_NAME, force=force)
+    return SplitReport(tuple(parts), man, held.report, held.moved, str(out_dir) if out_dir else None, tuple(warnings))
+
+
+@dataclass(frozen=True)
+class _HeldOut:
+    """The held-out examples (indices into the pool) and their leak check."""
+
+    index: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     report: OverlapReport | None = None
+    moved: int = 0
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+def _hold_out(exs: Sequence[Example], m: Measures, k: int, o: SplitOptions) -> _HeldOut:
+    """Draw the held-out set (stratified by ``by``) and check it against the training side."""
+    assert o.holdout is not None  # callers check
+    size = max(1, round(o.holdout * len(exs)))
+    if size >= len(exs):
+        raise ImdataError(f"--holdout {o.holdout}: would hold out all {len(exs)} examples; use a smaller fraction")
+    held = np.sort(stratified_order(_strata_labels(exs, m, k, o), np.random.default_rng([o.seed, 1]))[:size])
+    rest = np.setdiff1d(np.arange(len(exs)), held)
+    report = overlap([exs[i] for i in held], [exs[i] for i in rest], threshold=o.leak_threshold)
+    warnings: list[str] = []
     moved = 0
-    if holdout is not None:
-        if by == "ratio":
-            labels = _bucket_of(m.ratio, _edges(m.ratio, k, edges)).astype(str)
-        elif by is not None:
-            labels = np.array(
-                [v if isinstance(v, str) else repr(v) for v in field_values(exs, by, option="--by")],
-                dtype=object,
-            )
-        else:
-            labels = np.zeros(len(exs), dtype=str)
-        size = max(1, round(holdout * len(exs)))
-        if size >= len(exs):
-            raise ImdataError(f"--holdout {holdout}: would hold out all {len(exs)} examples; use a smaller fraction")
-        held = np.sort(stratified_order(labels, np.random.default_rng([seed, 1]))[:size])
-        rest = np.setdiff1d(idx, held)
-        report = overlap([exs[i] for i in held], [exs[i] for i in rest], threshold=leak_threshold)
-        if report.matched:
-            msg = (
-                f"{report.matched} of {len(held)} held-out examples also occur in the training "
-                f"side ({report.exact} exact, {report.near} near-duplicates at containment "
-                f">= {leak_threshold})"
-            )
-            if leaks == "fail":
-                raise ImdataError(msg + "; pass --leaks move to move them to the training side")
-            if leaks == "move":
-                leaked = {p.a for p in report.pairs}
-                keep = np.array([exs[i].id not in leaked for i in held], dtype=bool)
-                moved = int((~keep).sum())
-                held = held[keep]
-                msg += f"; moved {moved} to the training side"
-            warnings.append(msg)
-        notes.append(
-            f"held-out examples checked against the training side: {report.matched} leaked"
-            + (f", {moved} moved to training" if moved else "")
+    if report.matched:
+        msg = (
+            f"{report.matched} of {len(held)} held-out examples also occur in the training "
+            f"side ({report.exact} exact, {report.near} near-duplicates at containment "
+            f">= {o.leak_threshold})"
         )
-    train = np.setdiff1d(idx, held)
-    parts: list[Part] = []
-    if holdout is not None:
-        parts.append(Part("holdout", tuple(exs[i] for i in held)))
-    if by == "ratio":
-        cut = _edges(m.ratio[train], k, edges)
-        which = _bucket_of(m.ratio[train], cut)
-        members = [train[which == b] for b in range(k)]
-        empty = [str(b + 1) for b in range(k) if members[b].size == 0]
-        if empty:
-            warnings.append(f"bucket(s) {', '.join(empty)} are empty (many equal ratios); use fewer buckets or --edges")
-        bounds = [None, *cut.tolist(), None]
-        surplus: list[np.ndarray] = []
-        if equal_size:
-            if empty:
-                raise ImdataError(
-                    f"--equal-size: bucket {empty[0]} is empty, so every bucket would be; "
-                    "use fewer buckets or other --edges"
-                )
-            smallest = min(x.size for x in members)
-            for b in range(k):
-                perm = np.random.default_rng([seed, 2, b]).permutation(members[b])
-                surplus.append(perm[smallest:])
-                members[b] = np.sort(perm[:smallest])
-        for b in range(k):
-            parts.append(Part(f"bucket-{b + 1}", tuple(exs[i] for i in members[b]), (bounds[b], bounds[b + 1])))
-        if equal_size:
-            parts.append(Part("surplus", tuple(exs[i] for i in np.sort(np.concatenate(surplus)))))
+        if o.leaks == "fail":
+            raise ImdataError(msg + "; pass --leaks move to move them to the training side")
+        if o.leaks == "move":
+            leaked = {p.a for p in report.pairs}
+            keep = np.array([exs[i].id not in leaked for i in held], dtype=bool)
+            moved = int((~keep).sum())
+            held = held[keep]
+            msg += f"; moved {moved} to the training side"
+        warnings.append(msg)
+    note = f"held-out examples checked against the training side: {report.matched} leaked" + (
+        f", {moved} moved to training" if moved else ""
+    )
+    return _HeldOut(held, report, moved, tuple(warnings), (note,))
+
+
+def _strata_labels(exs: Sequence[Example], m: Measures, k: int, o: SplitOptions) -> np.ndarray:
+    """What the held-out draw keeps the proportions of: ratio buckets, a field, or nothing."""
+    if o.by == "ratio":
+        labels: np.ndarray = _bucket_of(m.ratio, _edges(m.ratio, k, o.edges)).astype(str)
+        return labels
+    if o.by is not None:
+        return np.array(
+            [v if isinstance(v, str) else repr(v) for v in field_values(exs, o.by, option="--by")],
+            dtype=object,
+        )
+    return np.zeros(len(exs), dtype=str)
+
+
+def _parts(
+    exs: Sequence[Example], m: Measures, held: _HeldOut, k: int, o: SplitOptions
+) -> tuple[list[Part], list[str], list[str]]:
+    """The outputs in order (holdout, then the buckets and surplus or train), with notes and warnings."""
+    train = np.setdiff1d(np.arange(len(exs)), held.index)
+    parts = [Part("holdout", tuple(exs[i] for i in held.index))] if o.holdout is not None else []
+    notes, warnings = list(held.notes), list(held.warnings)
+    if o.by == "ratio":
+        buckets, empty = _buckets(exs, m, train, k, o)
+        parts += buckets
+        warnings += empty
         notes.append(ZERO_OUTPUT_RULE)
         notes.append(
             "bucket i holds ratios r with edge[i-1] <= r < edge[i]; edges are "
-            + ("fixed" if edges is not None else "quantiles of the (training side's) ratios")
+            + ("fixed" if o.edges is not None else "quantiles of the (training side's) ratios")
         )
     else:
         parts.append(Part("train", tuple(exs[i] for i in train)))
     if sum(len(p.examples) for p in parts) != len(exs):  # the invariant every caller relies on
         raise ImdataError("internal error: a split lost or duplicated examples; please report it")
-    pos = {ex.id: i for i, ex in enumerate(exs)}
-    params = {
-        "by": by,
-        "buckets": k if by == "ratio" else None,
-        "edges": list(edges) if edges else None,
-        "equal_size": equal_size,
-        "holdout": holdout,
-        "leaks": leaks,
-        "leak_threshold": leak_threshold,
-        "length_unit": m.unit,
-        "template": template,
-        "tokenizer": tokenizer,
-        "to": to,
+    return parts, notes, warnings
+
+
+def _buckets(
+    exs: Sequence[Example], m: Measures, train: np.ndarray, k: int, o: SplitOptions
+) -> tuple[list[Part], list[str]]:
+    """The training side cut into ``k`` ratio buckets (and the surplus of ``equal_size``), and warnings."""
+    cut = _edges(m.ratio[train], k, o.edges)
+    which = _bucket_of(m.ratio[train], cut)
+    members = [train[which == b] for b in range(k)]
+    empty = [str(b + 1) for b in range(k) if members[b].size == 0]
+    warnings = []
+    if empty:
+        warnings.append(f"bucket(s) {', '.join(empty)} are empty (many equal ratios); use fewer buckets or --edges")
+    bounds = [None, *cut.tolist(), None]
+    surplus: list[np.ndarray] = []
+    if o.equal_size:
+        if empty:
+            raise ImdataError(
+                f"--equal-size: bucket {empty[0]} is empty, so every bucket would be; "
+                "use fewer buckets or other --edges"
+            )
+        smallest = min(x.size for x in members)
+        for b in range(k):
+            perm = np.random.default_rng([o.seed, 2, b]).permutation(members[b])
+            surplus.append(perm[smallest:])
+            members[b] = np.sort(perm[:smallest])
+    parts = [Part(f"bucket-{b + 1}", tuple(exs[i] for i in members[b]), (bounds[b], bounds[b + 1])) for b in range(k)]
+    if o.equal_size:
+        parts.append(Part("surplus", tuple(exs[i] for i in np.sort(np.concatenate(surplus)))))
+    return parts, warnings
+
+
+def _params(o: SplitOptions, k: int, unit: str) -> dict[str, Any]:
+    """The split's parameters as the manifest records them."""
+    return {
+        "by": o.by,
+        "buckets": k if o.by == "ratio" else None,
+        "edges": list(o.edges) if o.edges else None,
+        "equal_size": o.equal_size,
+        "holdout": o.holdout,
+        "leaks": o.leaks,
+        "leak_threshold": o.leak_threshold,
+        "length_unit": unit,
+        "template": o.template,
+        "tokenizer": o.tokenizer,
+        "to": o.to,
     }
+
+
+def _manifest(
+    pl_: Pool,
+    m: Measures,
+    parts: Sequence[Part],
+    o: SplitOptions,
+    params: dict[str, Any],
+    held: _HeldOut,
+    notes: tuple[str, ...],
+    command: str,
+) -> Manifest:
+    """The split's manifest: parameters, inputs, each part's ids, profile, sources and leaks."""
+    pos = {ex.id: i for i, ex in enumerate(pl_.examples)}
     profile = {"parent": length_profile(m)}
     for p in parts:
         profile[p.name] = length_profile(m.take(np.array([pos[ex.id] for ex in p.examples], dtype=np.int64)))
     extra: dict[str, Any] = {
         "files": {p.name: f"{p.name}.jsonl" for p in parts},
         "sources": {p.name: pl_.mix([pos[ex.id] for ex in p.examples]) for p in parts},
-        "command": command or api_call("split", pl_.inputs, {**params, "seed": seed, "output": _name(output)}),
+        "command": command,
     }
-    if by == "ratio":
+    if o.by == "ratio":
         extra["bucket_edges"] = {p.name: list(p.edges) for p in parts if p.edges}
-    if report is not None:
+    if held.report is not None:
         extra["leaks"] = {
-            "matched": report.matched,
-            "exact": report.exact,
-            "near": report.near,
-            "moved": moved,
+            "matched": held.report.matched,
+            "exact": held.report.exact,
+            "near": held.report.near,
+            "moved": held.moved,
             "pairs": [
                 {**pr.to_dict(), "a_input": pl_.input_of[pos[pr.a]], "b_input": pl_.input_of[pos[pr.b]]}
-                for pr in report.pairs
+                for pr in held.report.pairs
             ],
         }
-    if pl_.renamed:
-        warnings.append(f"{pl_.renamed} ids clashed across inputs and were prefixed with their input's name")
-    strategy = "ratio-buckets" if by == "ratio" else "holdout"
-    man = Manifest(
+    return Manifest(
         kind="split",
-        strategy=strategy,
+        strategy="ratio-buckets" if o.by == "ratio" else "holdout",
         parameters=params,
-        seed=seed,
+        seed=o.seed,
         inputs=pl_.inputs,
         outputs={p.name: [ex.id for ex in p.examples] for p in parts},
         profile=profile,
-        notes=tuple(notes + warnings),
+        notes=notes,
         extra=extra,
     )
-    if out_dir is not None:
-        for p in parts:
-            write_examples(
-                p.examples,
-                out_dir / f"{p.name}.jsonl",
-                to=to,
-                template=template,
-                tokenizer=tokenizer,
-                force=force,
-            )
-        man.write(out_dir / MANIFEST_NAME, force=force)
-    return SplitReport(tuple(parts), man, report, moved, str(out_dir) if out_dir else None, tuple(warnings))
 
 
 def _check(
@@ -356,4 +438,4 @@ def _check_dir(output: str | os.PathLike[str], force: bool) -> Path:
     return out
 
 
-__all__ = ["split", "SplitReport", "Part", "LEAK_ACTIONS"]
+__all__ = ["split", "SplitOptions", "SplitReport", "Part", "LEAK_ACTIONS"]

@@ -32,8 +32,9 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ from imdata.selection.manifest import (
     Data,
     Manifest,
     Measures,
+    Pool,
     api_call,
     field_values,
     length_profile,
@@ -102,8 +104,64 @@ class SubsetReport:
         return out
 
 
+@dataclass(frozen=True)
+class SubsetOptions:
+    """How subsets are chosen and measured: every option of ``imdata subset`` but where to write.
+
+    Built once by the CLI (or by :func:`subset` from its keyword arguments) and passed whole.
+
+    Attributes:
+        n: the size, or several sizes (one subset each).
+        strategy: see the module docstring.
+        seed: the seed, or several seeds (one subset per seed and size).
+        nested: draw every size from one order so that each subset contains the smaller.
+        by: the field whose proportions ``stratified`` keeps (``source``, ``id`` or a meta key).
+        target_ratio: ``ratio``: take the examples nearest this instruction/output ratio.
+        min_ratio: ``ratio``: keep only examples with at least this ratio.
+        max_ratio: ``ratio``: keep only examples with at most this ratio.
+        score_field: ``score``: the meta field holding the rating.
+        min_score: ``score``: keep only examples rated at least this.
+        strict: fail when fewer examples are eligible than asked for (default: take them all
+            and say so in ``warnings``).
+        template: the template lengths are measured under (words, the paper's unit).
+        tokenizer: measure lengths in this tokenizer's tokens instead of words.
+        to: write a ``spans`` export format instead of canonical JSONL.
+    """
+
+    n: int | Sequence[int] = 1000
+    strategy: Strategy = "random"
+    seed: int | Sequence[int] = DEFAULT_SEED
+    nested: bool = False
+    by: str | None = None
+    target_ratio: float | None = None
+    min_ratio: float | None = None
+    max_ratio: float | None = None
+    score_field: str | None = None
+    min_score: float | None = None
+    strict: bool = False
+    template: str = "tulu"
+    tokenizer: str | None = None
+    to: str | None = None
+
+    @property
+    def sizes(self) -> list[int]:
+        """``n`` as a list."""
+        return [self.n] if isinstance(self.n, int) else list(self.n)
+
+    @property
+    def seeds(self) -> list[int]:
+        """``seed`` as a list."""
+        return [self.seed] if isinstance(self.seed, int) else list(self.seed)
+
+    @property
+    def one_order(self) -> bool:
+        """Whether every size of a seed is the prefix of one order (nested, or not seeded)."""
+        return self.nested or not _seeded(self.strategy, self.target_ratio)
+
+
 def subset(
     data: Data,
+    options: SubsetOptions | None = None,
     *,
     n: int | Sequence[int] = 1000,
     strategy: Strategy = "random",
@@ -125,146 +183,161 @@ def subset(
 ) -> SubsetReport:
     """Select ``n`` examples (or several sizes, or several seeds) and describe each selection.
 
-    Args:
-        data: one or more loaded datasets (pooled in order) or a list of examples.
-        n: the size, or several sizes (one subset each).
-        strategy: see the module docstring.
-        seed: the seed, or several seeds (one subset per seed and size).
-        nested: draw every size from one order so that each subset contains the smaller.
-        by: the field whose proportions ``stratified`` keeps (``source``, ``id`` or a meta key).
-        target_ratio: ``ratio``: take the examples nearest this instruction/output ratio.
-        min_ratio: ``ratio``: keep only examples with at least this ratio.
-        max_ratio: ``ratio``: keep only examples with at most this ratio.
-        score_field: ``score``: the meta field holding the rating.
-        min_score: ``score``: keep only examples rated at least this.
-        strict: fail when fewer examples are eligible than asked for (default: take them all
-            and say so in ``warnings``).
-        template: the template lengths are measured under (words, the paper's unit).
-        tokenizer: measure lengths in this tokenizer's tokens instead of words.
-        output: write each subset here (several: ``out-n1000-seed1.jsonl``), with a
-            ``.subset.json`` manifest beside each; ``None`` writes nothing.
-        to: write a ``spans`` export format instead of canonical JSONL.
-        force: overwrite existing outputs.
-        command: the command line that made the subsets, for the manifests (default: the
-            equivalent Python call).
+    ``data`` is one or more loaded datasets (pooled in order) or a list of examples. The
+    selection options are the fields of :class:`SubsetOptions` (documented there), given as
+    keyword arguments or as one ``options`` object, not both. ``output``: write each subset
+    there (several: ``out-n1000-seed1.jsonl``), with a ``.subset.json`` manifest beside each;
+    ``None`` writes nothing. ``force`` overwrites existing outputs. ``command`` is the command
+    line recorded in the manifests (default: the equivalent Python call).
     """
-    sizes = [n] if isinstance(n, int) else list(n)
-    seeds = [seed] if isinstance(seed, int) else list(seed)
-    params = _check_options(
-        strategy,
-        sizes,
-        seeds,
-        by=by,
-        target_ratio=target_ratio,
-        min_ratio=min_ratio,
-        max_ratio=max_ratio,
-        score_field=score_field,
-        min_score=min_score,
-    )
+    keywords = SubsetOptions(n=n, strategy=strategy, seed=seed, nested=nested, by=by, target_ratio=target_ratio,
+                             min_ratio=min_ratio, max_ratio=max_ratio, score_field=score_field, min_score=min_score,
+                             strict=strict, template=template, tokenizer=tokenizer, to=to)  # fmt: skip
+    opts = _one_of(options, keywords)
+    params = _check_options(opts)
     pl_ = pool(data)
-    exs = pl_.examples
-    m = measure(exs, template=template, tokenizer=tokenizer)
-    ids = np.array([ex.id for ex in exs], dtype=object)
-    eligible, scores, groups = _eligible(
-        exs,
-        m,
-        strategy,
-        by=by,
-        min_ratio=min_ratio,
-        max_ratio=max_ratio,
-        score_field=score_field,
-        min_score=min_score,
-    )
+    m = measure(pl_.examples, template=opts.template, tokenizer=opts.tokenizer)
+    eligible, scores, groups = _eligible(pl_.examples, m, opts)
+    warnings = _shortfalls(pl_, opts, int(eligible.size))
+    params.update(nested=opts.nested, strict=opts.strict, length_unit=m.unit, template=opts.template)
+    params.update(tokenizer=opts.tokenizer, to=opts.to)
+    command = command or _api_command(opts, pl_, params, output)
+    draw = _Draw(opts, pl_, m, eligible, scores, groups, params, tuple(warnings), output, command)
+    subsets = [draw.subset(k, s, order) for s in opts.seeds for k, order in draw.orders(s)]
+    if output is not None:
+        _write(subsets, opts, force)
+    return SubsetReport(opts.strategy, len(pl_.examples), int(eligible.size), tuple(subsets), tuple(warnings))
+
+
+def _one_of(options: SubsetOptions | None, keywords: SubsetOptions) -> SubsetOptions:
+    """The options object, or the keyword arguments when none is given; never both."""
+    if options is None:
+        return keywords
+    if keywords != SubsetOptions():
+        raise OptionError("give the subset options as keyword arguments or as one SubsetOptions, not both")
+    return options
+
+
+def _shortfalls(pl_: Pool, opts: SubsetOptions, eligible: int) -> list[str]:
+    """What to warn about: clashing ids, and sizes above the eligible count (an error with ``strict``)."""
     warnings: list[str] = []
     if pl_.renamed:
         warnings.append(f"{pl_.renamed} ids clashed across inputs and were prefixed with their input's name")
-    for k in sorted(sizes):
-        if k > eligible.size:
+    for k in sorted(opts.sizes):
+        if k > eligible:
             msg = (
-                f"asked for {k} examples but only {eligible.size} of {len(exs)} are eligible; "
-                f"the subset holds all {eligible.size}"
+                f"asked for {k} examples but only {eligible} of {len(pl_.examples)} are eligible; "
+                f"the subset holds all {eligible}"
             )
-            if strict:
+            if opts.strict:
                 raise ImdataError(msg.split(";")[0] + "; ask for fewer, or drop --strict to take them all")
             warnings.append(msg)
-    params.update(
-        nested=nested,
-        strict=strict,
-        length_unit=m.unit,
-        template=template,
-        tokenizer=tokenizer,
-        to=to,
-    )
-    parent_profile = length_profile(m)
-    call = {"n": n, "strategy": strategy, "seed": seed, "nested": nested or None, **params}
+    return warnings
+
+
+def _api_command(opts: SubsetOptions, pl_: Pool, params: dict[str, Any], output: str | os.PathLike[str] | None) -> str:
+    """The Python call that makes these subsets, for manifests made without a command line."""
+    call = {"n": opts.n, "strategy": opts.strategy, "seed": opts.seed, "nested": opts.nested or None, **params}
     call.update(output=Path(output).name if output is not None else None)
-    command = command or api_call("subset", pl_.inputs, {k: v for k, v in call.items() if k not in ("length_unit",)})
-    subsets: list[Subset] = []
-    for s in seeds:
+    return api_call("subset", pl_.inputs, {k: v for k, v in call.items() if k not in ("length_unit",)})
+
+
+@dataclass(frozen=True)
+class _Draw:
+    """What every subset of one call shares: the options, the pool, its measures, who is eligible."""
+
+    opts: SubsetOptions
+    pool: Pool
+    m: Measures
+    eligible: np.ndarray
+    scores: np.ndarray | None
+    groups: np.ndarray | None
+    params: dict[str, Any]
+    warnings: tuple[str, ...]
+    output: str | os.PathLike[str] | None
+    command: str
+
+    @cached_property
+    def ids(self) -> np.ndarray:
+        """The pooled examples' ids (the tie-break of the deterministic orders)."""
+        return np.array([ex.id for ex in self.pool.examples], dtype=object)
+
+    @cached_property
+    def parent_profile(self) -> dict[str, Any]:
+        """The length profile of every pooled example."""
+        return length_profile(self.m)
+
+    def orders(self, seed: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Each size, smallest first, with the priority order whose head is its subset."""
         base: np.ndarray | None = None
-        for k in sorted(sizes):
-            if nested or not _seeded(strategy, target_ratio):
-                if base is None:
-                    base = _order(
-                        strategy,
-                        eligible,
-                        m,
-                        ids,
-                        scores,
-                        groups,
-                        np.random.default_rng(s),
-                        target_ratio,
-                    )
-                order = base
-            else:
-                order = _order(
-                    strategy,
-                    eligible,
-                    m,
-                    ids,
-                    scores,
-                    groups,
-                    np.random.default_rng([s, k]),
-                    target_ratio,
-                )
-            take = np.sort(order[:k])
-            chosen = tuple(exs[i] for i in take)
-            notes = [f"examples are written in the parent's order; {_ORDER_NOTE[strategy]}"]
-            if strategy == "ratio":
-                notes.append(ZERO_OUTPUT_RULE)
-            notes += [w for w in warnings if f"for {k} " in w or "clashed" in w]
-            extra: dict[str, Any] = {
-                "eligible": int(eligible.size),
-                "parent_examples": len(exs),
-                "command": command,
-                "sources": pl_.mix(take),
-            }
-            bigger = [x for x in sorted(sizes) if x > k]
-            if output and bigger and (nested or not _seeded(strategy, target_ratio)):
-                extra["contained_in"] = Path(_output_name(output, bigger[0], s, len(sizes) > 1, len(seeds) > 1)).name
-            if groups is not None:
-                extra["strata"] = _strata(groups, eligible, take)
-            out_path = _output_name(output, k, s, len(sizes) > 1, len(seeds) > 1) if output else None
-            if out_path is not None:
-                extra["output"] = Path(out_path).name
-            man = Manifest(
-                kind="subset",
-                strategy=strategy,
-                parameters={**params, "n": k},
-                seed=s,
-                inputs=pl_.inputs,
-                outputs={"subset": [ex.id for ex in chosen]},
-                profile={"subset": length_profile(m.take(take)), "parent": parent_profile},
-                notes=tuple(notes),
-                extra=extra,
-            )
-            subsets.append(Subset(k, s, chosen, man, str(out_path) if out_path else None))
-    if output is not None:
-        for sub in subsets:
-            assert sub.output is not None  # set above whenever output is
-            write_examples(sub.examples, sub.output, to=to, template=template, tokenizer=tokenizer, force=force)
-            sub.manifest.write(manifest_path(sub.output, "subset"), force=force)
-    return SubsetReport(strategy, len(exs), int(eligible.size), tuple(subsets), tuple(warnings))
+        for k in sorted(self.opts.sizes):
+            if not self.opts.one_order:
+                yield k, self.order(np.random.default_rng([seed, k]))
+                continue
+            if base is None:
+                base = self.order(np.random.default_rng(seed))
+            yield k, base
+
+    def order(self, rng: np.random.Generator) -> np.ndarray:
+        """The eligible indices in the strategy's priority order."""
+        o = self.opts
+        return _order(o.strategy, self.eligible, self.m, self.ids, self.scores, self.groups, rng, o.target_ratio)
+
+    def subset(self, k: int, seed: int, order: np.ndarray) -> Subset:
+        """The first ``k`` of ``order``, in the parent's order, with its manifest."""
+        take = np.sort(order[:k])
+        chosen = tuple(self.pool.examples[i] for i in take)
+        man = Manifest(
+            kind="subset",
+            strategy=self.opts.strategy,
+            parameters={**self.params, "n": k},
+            seed=seed,
+            inputs=self.pool.inputs,
+            outputs={"subset": [ex.id for ex in chosen]},
+            profile={"subset": length_profile(self.m.take(take)), "parent": self.parent_profile},
+            notes=self.notes(k),
+            extra=self.extra(k, seed, take),
+        )
+        return Subset(k, seed, chosen, man, self.path(k, seed) if self.output else None)
+
+    def notes(self, k: int) -> tuple[str, ...]:
+        """The manifest's notes for the subset of size ``k``."""
+        notes = [f"examples are written in the parent's order; {_ORDER_NOTE[self.opts.strategy]}"]
+        if self.opts.strategy == "ratio":
+            notes.append(ZERO_OUTPUT_RULE)
+        return tuple(notes + [w for w in self.warnings if f"for {k} " in w or "clashed" in w])
+
+    def extra(self, k: int, seed: int, take: np.ndarray) -> dict[str, Any]:
+        """The manifest's provenance beyond the common fields."""
+        extra: dict[str, Any] = {
+            "eligible": int(self.eligible.size),
+            "parent_examples": len(self.pool.examples),
+            "command": self.command,
+            "sources": self.pool.mix(take),
+        }
+        bigger = [x for x in sorted(self.opts.sizes) if x > k]
+        if self.output and bigger and self.opts.one_order:
+            extra["contained_in"] = Path(self.path(bigger[0], seed)).name
+        if self.groups is not None:
+            extra["strata"] = _strata(self.groups, self.eligible, take)
+        if self.output:
+            extra["output"] = Path(self.path(k, seed)).name
+        return extra
+
+    def path(self, k: int, seed: int) -> str:
+        """Where the subset of size ``k`` and ``seed`` is written (only the varying parts tagged)."""
+        assert self.output is not None  # callers check
+        return _output_name(self.output, k, seed, len(self.opts.sizes) > 1, len(self.opts.seeds) > 1)
+
+
+def _write(subsets: Sequence[Subset], opts: SubsetOptions, force: bool) -> None:
+    """Write every subset and its manifest (after all were made, so a bad option writes nothing)."""
+    for sub in subsets:
+        assert sub.output is not None  # set by _Draw.subset whenever there is an output
+        write_examples(
+            sub.examples, sub.output, to=opts.to, template=opts.template, tokenizer=opts.tokenizer, force=force
+        )
+        sub.manifest.write(manifest_path(sub.output, "subset"), force=force)
 
 
 _ORDER_NOTE = {
@@ -281,7 +354,17 @@ def _seeded(strategy: str, target_ratio: float | None) -> bool:
     return strategy not in ("longest",) and not (strategy == "ratio" and target_ratio is not None)
 
 
-def _check_options(strategy: str, sizes: list[int], seeds: list[int], **opts: Any) -> dict[str, Any]:
+def _check_options(o: SubsetOptions) -> dict[str, Any]:
+    """Fail on options that contradict each other; return the strategy's own, for the manifest."""
+    strategy, sizes, seeds = o.strategy, o.sizes, o.seeds
+    opts: dict[str, Any] = {
+        "by": o.by,
+        "target_ratio": o.target_ratio,
+        "min_ratio": o.min_ratio,
+        "max_ratio": o.max_ratio,
+        "score_field": o.score_field,
+        "min_score": o.min_score,
+    }
     if strategy not in STRATEGIES:
         raise OptionError(f"--strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
     if not sizes:
@@ -305,30 +388,24 @@ def _check_options(strategy: str, sizes: list[int], seeds: list[int], **opts: An
     if strategy == "score" and opts["score_field"] is None:
         raise OptionError("--strategy score needs --score-field FIELD")
     if strategy == "ratio":
-        lo, hi, tgt = opts["min_ratio"], opts["max_ratio"], opts["target_ratio"]
+        lo, hi, tgt = o.min_ratio, o.max_ratio, o.target_ratio
         if lo is None and hi is None and tgt is None:
             raise OptionError("--strategy ratio needs --target-ratio R, or --min-ratio/--max-ratio")
         if tgt is not None and not tgt > 0:
             raise OptionError(f"--target-ratio {tgt}: must be greater than 0")
         if lo is not None and hi is not None and not lo < hi:
             raise OptionError(f"--min-ratio {lo} --max-ratio {hi}: the minimum must be below the maximum")
-    if not _seeded(strategy, opts["target_ratio"]) and len(seeds) > 1:
+    if not _seeded(strategy, o.target_ratio) and len(seeds) > 1:
         raise OptionError(f"--strategy {strategy} does not use the seed, so --seeds would write identical subsets")
     return {k: v for k, v in opts.items() if k in allowed}
 
 
 def _eligible(
-    exs: Sequence[Example],
-    m: Measures,
-    strategy: str,
-    *,
-    by: str | None,
-    min_ratio: float | None,
-    max_ratio: float | None,
-    score_field: str | None,
-    min_score: float | None,
+    exs: Sequence[Example], m: Measures, o: SubsetOptions
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Indices of eligible examples, scores (``score``) and stratum labels (``stratified``)."""
+    strategy, by, score_field, min_score = o.strategy, o.by, o.score_field, o.min_score
+    min_ratio, max_ratio = o.min_ratio, o.max_ratio
     idx = np.arange(len(exs))
     if strategy == "ratio":
         r = m.ratio
