@@ -24,15 +24,6 @@ ALLOWED = {
     "reports/dataset_card.py:_token_profile",
     "reports/dataset_card.py:card",
     "store/database.py:save_memorization",
-    # issue-17 item 5, being shortened on branch issue-17-funcs
-    "cli/profile.py:profile",
-    "cli/spans.py:spans",
-    "export/exporter.py:spans",
-    "memorisation/memorization.py:memorize",
-    "memorisation/nearest_shards.py:search",
-    "profiling/lengths.py:batch_kind_counts",
-    "profiling/profiler.py:profile",
-    "reports/mask_audit.py:_summarise",
 }
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from imdata.choices import ENGINES, UNITS
 from imdata.cli._common import input_options, report_format_option, say, template_option, tokenizer_option
+
+if TYPE_CHECKING:
+    from imdata.profiling.summary import ProfileReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -93,7 +96,7 @@ def profile(
     `--format markdown` is ready to paste into a paper or a data card.
     """
     from imdata.cli._progress import Progress
-    from imdata.data.dataset import SkipLog, parse_role_map
+    from imdata.data.dataset import parse_role_map
     from imdata.data.formats import parse_fields
     from imdata.engine.runner import profile as run_profile
 
@@ -118,16 +121,30 @@ def profile(
         spill=spill,
     )
     bar.close()
-    for d in report.datasets:
-        if d.skipped or d.warnings:
-            n_skip, n_warn = sum(d.skipped.values()), sum(d.warnings.values())
-            say(f"{d.path}: skipped {n_skip}, kept with warnings {n_warn} (counted in the report)")
+    _say_skips(report)
     click.echo(report.render(report_format))
     n = report.examples.height
     say(
         f"profiled {len(report.datasets)} dataset(s), {n:,} examples, in {report.unit} "
         f"({time.perf_counter() - started:.1f} s)"
     )
+    _write_extras(report, rejects=rejects, db=db, plots=plots, force=force)
+
+
+def _say_skips(report: ProfileReport) -> None:
+    """Per input, how many records were skipped or kept with warnings (the report counts them)."""
+    for d in report.datasets:
+        if d.skipped or d.warnings:
+            n_skip, n_warn = sum(d.skipped.values()), sum(d.warnings.values())
+            say(f"{d.path}: skipped {n_skip}, kept with warnings {n_warn} (counted in the report)")
+
+
+def _write_extras(
+    report: ProfileReport, *, rejects: str | None, db: str | None, plots: str | None, force: bool
+) -> None:
+    """Write what was asked beside the report on stdout: the rejects file, the store, the plots."""
+    from imdata.data.dataset import SkipLog
+
     if rejects:
         merged = SkipLog([r for log in report.skip_logs for r in log.rejected])
         merged.write(rejects, force=force)

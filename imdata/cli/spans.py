@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,6 +19,9 @@ from imdata.cli._common import (
     tokenizer_option,
 )
 from imdata.cli.profile import engine_options
+
+if TYPE_CHECKING:
+    from imdata.export.exporter import ExportReport
 
 
 @click.command()
@@ -101,6 +104,11 @@ def spans(
             date=date,
         )
         report_skips(stream.logs, rejects=rejects, force=force)
+    _say_report(report, max_length)
+
+
+def _say_report(report: ExportReport, max_length: int | None) -> None:
+    """What was written, and every warning the export noticed, on stderr."""
     trained = (
         f", {report.trained_tokens:,} of {report.tokens:,} tokens trained ({report.mode})" if report.tokens else ""
     )

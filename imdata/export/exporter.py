@@ -100,12 +100,7 @@ def spans(
         eot: the end-of-turn marker (``--eot``); default: found in the template.
         date: the day ``strftime_now`` reports (``--date``); default a fixed day.
     """
-    if to == "hf" and tokenizer is None:
-        raise OptionError("--to hf writes token ids and labels, so it needs --tokenizer")
-    if max_length is not None and tokenizer is None:
-        raise OptionError("--max-length counts tokens, so it needs --tokenizer")
-    if max_length is not None and max_length < 1:
-        raise OptionError(f"--max-length must be at least 1, not {max_length}")
+    _check_options(to, tokenizer, max_length)
     tok = load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
     tmpl = resolve_template(template, tok, eot=eot, date=date)
     if isinstance(data, Stream):
@@ -113,18 +108,7 @@ def spans(
         data.check = checked.check
         tmpl = checked
     examples, names, inputs, logs = _source(data)
-    from imdata.templates.jinja import DEFAULT_DATE
-
-    prov = {
-        "imdata": __version__,
-        "template": tmpl.name,
-        "template_fingerprint": tmpl.fingerprint,
-        "template_date": date or DEFAULT_DATE,
-        "eot": eot,
-        "tokenizer": tok.name if tok else None,
-        "tokenizer_fingerprint": tok.fingerprint if tok else None,
-        "inputs": inputs,
-    }
+    prov = _provenance(tmpl, tok, inputs, eot=eot, date=date)
     out = Path(output)
     as_folder = to == "hf" and not _is_file_name(out)
     manifest = out.with_name(out.name + ".manifest.json")
@@ -141,6 +125,34 @@ def spans(
             orjson.dumps(report.to_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
         )
     return report
+
+
+def _check_options(to: str, tokenizer: str | TokenizerInfo | None, max_length: int | None) -> None:
+    """Fail on options that need a tokenizer without one, before anything is read."""
+    if to == "hf" and tokenizer is None:
+        raise OptionError("--to hf writes token ids and labels, so it needs --tokenizer")
+    if max_length is not None and tokenizer is None:
+        raise OptionError("--max-length counts tokens, so it needs --tokenizer")
+    if max_length is not None and max_length < 1:
+        raise OptionError(f"--max-length must be at least 1, not {max_length}")
+
+
+def _provenance(
+    tmpl: Template, tok: TokenizerInfo | None, inputs: dict[str, str], *, eot: str | None, date: str | None
+) -> dict[str, Any]:
+    """What made the export: imdata, the template (and its day and marker), the tokenizer, the inputs."""
+    from imdata.templates.jinja import DEFAULT_DATE
+
+    return {
+        "imdata": __version__,
+        "template": tmpl.name,
+        "template_fingerprint": tmpl.fingerprint,
+        "template_date": date or DEFAULT_DATE,
+        "eot": eot,
+        "tokenizer": tok.name if tok else None,
+        "tokenizer_fingerprint": tok.fingerprint if tok else None,
+        "inputs": inputs,
+    }
 
 
 def _report(

@@ -196,6 +196,40 @@ def memorize(
         workers: processes for scoring (default: all cores).
         engine: ``local`` (a process pool here) or ``ray`` (Ray Data; identical scores).
     """
+    runs = _load_runs(train, outputs, names, match, baseline)
+    pairing = _pair(train, runs, match, template, workers, engine)
+    reports = _score(pairing, match, workers, engine)
+    base = baseline or (reports[0].name if reports else "")
+    comps = tuple(
+        _compare(next(r for r in reports if r.name == base), r, seed=seed, n=bootstrap, confidence=confidence)
+        for r in reports
+        if r.name != base
+    )
+    s = pairing.side
+    side = TrainSide(s.paths, s.fingerprints, s.examples, s.skipped, dict(pairing.log), pairing.messages, s.size)
+    return MemorizationReport(
+        match,
+        side,
+        tuple(reports),
+        comps,
+        signatures(),
+        seed,
+        bootstrap,
+        confidence,
+        template,
+        pairing.nearest_scored,
+        pairing.all_pairs,
+    )
+
+
+def _load_runs(
+    train: str | Dataset | Sequence[str | Dataset],
+    outputs: Sequence[str | Run],
+    names: Sequence[str] | None,
+    match: Match,
+    baseline: str | None,
+) -> list[Run]:
+    """Check the options and load every run, each under its own name."""
     if match not in MATCHES:
         raise OptionError(f"--match {match!r}: expected one of {', '.join(MATCHES)}")
     if names and len(names) != len(outputs):
@@ -215,34 +249,63 @@ def memorize(
         raise OptionError(f"two runs are named {dupes[0]!r}; name each one with --name")
     if baseline is not None and baseline not in {r.name for r in runs}:
         raise OptionError(f"--baseline {baseline!r} is not a run; runs: {', '.join(r.name for r in runs)}")
+    return runs
 
-    paired: list[tuple[Run, list[tuple[Output, int]], Counter[str], dict[str, str]]] = []
-    nearest_scored = all_pairs = None
+
+#: a run, its (output, training index or -1) pairs, and its problem counts and messages
+_RunPairs = tuple[Run, list[tuple[Output, int]], Counter[str], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class _Pairing:
+    """Every run's outputs paired with training examples, and what the training side reported."""
+
+    side: TrainSide
     examples: Mapping[int, Example] | Sequence[Example]
+    runs: list[_RunPairs]
+    log: Counter[str]
+    messages: dict[str, str]
+    #: nearest matching only: exact sacrebleu calls made, and what all pairs would take
+    nearest_scored: int | None = None
+    all_pairs: int | None = None
+
+
+def _pair(
+    train: str | Dataset | Sequence[str | Dataset],
+    runs: Sequence[Run],
+    match: Match,
+    template: str,
+    workers: int | None,
+    engine: EngineName,
+) -> _Pairing:
+    """Pair each output with a training example: by id or instruction, or the nearest by BLEU."""
     if match == "nearest":
         side, examples, found = _nearest(train, runs, workers, engine)
-        nearest_scored, all_pairs = found.scored, sum(len(r.outputs) for r in runs) * side.size
+        paired: list[_RunPairs] = []
         pos = 0
         for r in runs:
             idx = found.index[pos : pos + len(r.outputs)].tolist()
             pos += len(r.outputs)
             paired.append((r, list(zip(r.outputs, idx, strict=True)), Counter(r.problems), dict(r.messages)))
-    else:
-        side = load_train(train)
-        examples = side.examples
-    train_log: Counter[str] = Counter(side.problems)
-    train_msgs = dict(side.messages)
-    if match != "nearest":
-        index = pair_index(side, match, template, train_log, train_msgs)
-        paired = [(r, *pair_run(r, match, index)) for r in runs]
-    refs = {j: examples[j].first_output for _, ps, _, _ in paired for _, j in ps if j >= 0}
+        all_pairs = sum(len(r.outputs) for r in runs) * side.size
+        return _Pairing(side, examples, paired, Counter(side.problems), dict(side.messages), found.scored, all_pairs)
+    side = load_train(train)
+    log: Counter[str] = Counter(side.problems)
+    msgs = dict(side.messages)
+    index = pair_index(side, match, template, log, msgs)
+    return _Pairing(side, side.examples, [(r, *pair_run(r, match, index)) for r in runs], log, msgs)
 
-    hyps = [o.text for _, ps, _, _ in paired for o, _ in ps]
-    ref_texts = [refs[j] if j >= 0 else "" for _, ps, _, _ in paired for _, j in ps]
+
+def _score(pairing: _Pairing, match: Match, workers: int | None, engine: EngineName) -> list[RunReport]:
+    """Score every pair (one batch over all runs) and summarise each run."""
+    examples = pairing.examples
+    refs = {j: examples[j].first_output for _, ps, _, _ in pairing.runs for _, j in ps if j >= 0}
+    hyps = [o.text for _, ps, _, _ in pairing.runs for o, _ in ps]
+    ref_texts = [refs[j] if j >= 0 else "" for _, ps, _, _ in pairing.runs for _, j in ps]
     scores = score_pairs(hyps, ref_texts, workers=workers, engine=engine)
     reports: list[RunReport] = []
     pos = 0
-    for run, ps, log, msgs in paired:
+    for run, ps, log, msgs in pairing.runs:
         n = len(ps)
         frame = _pairs_frame(
             ps,
@@ -256,42 +319,21 @@ def memorize(
         run_refs = ref_texts[pos : pos + n]
         pos += n
         if match == "nearest":
-            none = sum(1 for _, j in ps if j < 0)
-            if none:
-                log["no-shared-token"] = none
-                msgs.setdefault(
-                    "no-shared-token",
-                    f"{run.path}: {none} outputs share no token with any "
-                    "training output; they score 0 with no nearest example",
-                )
-        unmatched = side.size - (frame["train_id"].drop_nulls().n_unique() if n else 0)
+            _count_unpaired(run, ps, log, msgs)
+        unmatched = pairing.side.size - (frame["train_id"].drop_nulls().n_unique() if n else 0)
         reports.append(_run_report(run, frame, run_refs, unmatched, log, msgs))
-    base = baseline or (reports[0].name if reports else "")
-    comps = tuple(
-        _compare(
-            next(r for r in reports if r.name == base),
-            r,
-            seed=seed,
-            n=bootstrap,
-            confidence=confidence,
+    return reports
+
+
+def _count_unpaired(run: Run, ps: Sequence[tuple[Output, int]], log: Counter[str], msgs: dict[str, str]) -> None:
+    """Count the outputs the nearest search paired with nothing (they share no token)."""
+    none = sum(1 for _, j in ps if j < 0)
+    if none:
+        log["no-shared-token"] = none
+        msgs.setdefault(
+            "no-shared-token",
+            f"{run.path}: {none} outputs share no token with any training output; they score 0 with no nearest example",
         )
-        for r in reports
-        if r.name != base
-    )
-    side = TrainSide(side.paths, side.fingerprints, side.examples, side.skipped, dict(train_log), train_msgs, side.size)
-    return MemorizationReport(
-        match,
-        side,
-        tuple(reports),
-        comps,
-        signatures(),
-        seed,
-        bootstrap,
-        confidence,
-        template,
-        nearest_scored,
-        all_pairs,
-    )
 
 
 def _nearest(

@@ -174,59 +174,21 @@ class _Index:
 
         With ``floor`` 0 the best reference of the shard; otherwise -1 unless one beats it.
         """
-        h, n = q.length, self.n
-        if h == 0 or n == 0:
+        if q.length == 0 or self.n == 0:
             return -1, 0.0, 0
-        docs, weights = [], []
-        common: list[tuple[IntArray, IntArray]] = []
-        for k, t in enumerate(self.tables):
-            pos, hc = t.lookup(*q.grams[k])
-            is_common = (t.key_end[pos] - t.key_start[pos]) * _COMMON > n
-            common.append((pos[is_common], hc[is_common]))
-            d, w = t.walk(pos[~is_common], hc[~is_common])
-            docs.append(d * ORDER + k)
-            weights.append(w)
-        counts = np.bincount(np.concatenate(docs), np.concatenate(weights), minlength=n * ORDER)
-        dense: FloatArray = counts.astype(np.float64, copy=False).reshape(n, ORDER)
-        touched = np.flatnonzero(dense.any(axis=1))
-        rare = dense[touched]
-        common_sum = np.array([float(hc.sum()) for _, hc in common])
-
-        def bound(rows: FloatArray, lens: FloatArray) -> FloatArray:
-            room = np.maximum(lens[:, None] - np.arange(ORDER), 0)  # a reference's n-grams per order
-            return estimate(np.minimum(rows + np.minimum(common_sum, room), room), h, lens)
-
-        def exact(cand: IntArray) -> FloatArray:
-            rows = dense[cand]
-            for k, (pos, hc) in enumerate(common):
-                t = self.tables[k]
-                if not len(pos):
-                    continue
-                if len(pos) * len(cand) * 8 < int((t.key_end[pos] - t.key_start[pos]).sum()) + n:
-                    rows[:, k] += t.find(pos, hc, cand)
-                else:
-                    d, w = t.walk(pos, hc)
-                    rows[:, k] += np.bincount(d, w, minlength=n)[cand]
-            return estimate(rows, h, self.lens[cand])
-
-        t_bound = bound(rare, self.lens[touched])
-        l_bound = bound(np.zeros((len(self.len_values), ORDER)), self.len_values)  # untouched: by length
+        m = _Matches(self, q)
+        t_bound = m.bound(m.dense[m.touched], self.lens[m.touched])
+        l_bound = m.bound(np.zeros((len(self.len_values), ORDER)), self.len_values)  # untouched: by length
         best, best_j, scored, first = floor, -1, 0, -1
         if floor <= 0:  # no floor yet: score the most promising reference to get one
-            if len(touched):
-                seed = touched[np.argsort(-t_bound, kind="stable")[:_SEED]]
-            else:
-                seed = np.flatnonzero(self.len_of == int(np.argmax(l_bound)))[:_SEED]
-            seed = np.sort(seed)
-            est = exact(seed)
-            if len(seed) and est.max() > 0:
-                first = int(seed[int(np.argmax(est))])
+            first = self._first(m, t_bound, l_bound)
+            if first >= 0:
                 best, best_j, scored = sentence_bleu(q.text, self.refs[first]), first, 1
         low = best / (1 + _SLACK) if best > 0 else np.nextafter(0.0, 1.0)
         pick = l_bound[self.len_of] >= low
-        pick[touched] = t_bound >= low
+        pick[m.touched] = t_bound >= low
         cand = np.flatnonzero(pick)
-        est = exact(cand)
+        est = m.exact(cand)
         for o in np.argsort(-est, kind="stable").tolist():
             j = int(cand[o])
             # in falling order of the estimate, no later one can win (a floor from an earlier
@@ -240,6 +202,57 @@ class _Index:
             if score > best or (score == best and 0 <= j < best_j):
                 best, best_j = score, j
         return best_j, (best if best_j >= 0 else 0.0), scored
+
+    def _first(self, m: _Matches, t_bound: FloatArray, l_bound: FloatArray) -> int:
+        """The reference of highest exact estimate among the most promising few, or -1 if none shares a word."""
+        if len(m.touched):
+            seed = m.touched[np.argsort(-t_bound, kind="stable")[:_SEED]]
+        else:
+            seed = np.flatnonzero(self.len_of == int(np.argmax(l_bound)))[:_SEED]
+        seed = np.sort(seed)
+        est = m.exact(seed)
+        return int(seed[int(np.argmax(est))]) if len(seed) and est.max() > 0 else -1
+
+
+class _Matches:
+    """One query's clipped n-gram matches in a shard: exact for rare n-grams, bounded for common ones."""
+
+    def __init__(self, index: _Index, q: _Query) -> None:
+        self.index, self.h = index, q.length
+        n = index.n
+        docs, weights = [], []
+        self.common: list[tuple[IntArray, IntArray]] = []
+        for k, t in enumerate(index.tables):
+            pos, hc = t.lookup(*q.grams[k])
+            is_common = (t.key_end[pos] - t.key_start[pos]) * _COMMON > n
+            self.common.append((pos[is_common], hc[is_common]))
+            d, w = t.walk(pos[~is_common], hc[~is_common])
+            docs.append(d * ORDER + k)
+            weights.append(w)
+        counts = np.bincount(np.concatenate(docs), np.concatenate(weights), minlength=n * ORDER)
+        self.dense: FloatArray = counts.astype(np.float64, copy=False).reshape(n, ORDER)
+        self.touched = np.flatnonzero(self.dense.any(axis=1))
+        self.common_sum = np.array([float(hc.sum()) for _, hc in self.common])
+
+    def bound(self, rows: FloatArray, lens: FloatArray) -> FloatArray:
+        """An upper bound of BLEU: every common n-gram counted as a match where it fits."""
+        room = np.maximum(lens[:, None] - np.arange(ORDER), 0)  # a reference's n-grams per order
+        return estimate(np.minimum(rows + np.minimum(self.common_sum, room), room), self.h, lens)
+
+    def exact(self, cand: IntArray) -> FloatArray:
+        """The exact estimate of the references ``cand``: the common n-grams looked up too."""
+        index = self.index
+        rows = self.dense[cand]
+        for k, (pos, hc) in enumerate(self.common):
+            t = index.tables[k]
+            if not len(pos):
+                continue
+            if len(pos) * len(cand) * 8 < int((t.key_end[pos] - t.key_start[pos]).sum()) + index.n:
+                rows[:, k] += t.find(pos, hc, cand)
+            else:
+                d, w = t.walk(pos, hc)
+                rows[:, k] += np.bincount(d, w, minlength=index.n)[cand]
+        return estimate(rows, self.h, index.lens[cand])
 
 
 def search_shard(queries: Sequence[_Query], refs: Sequence[str], floors: FloatArray | None = None) -> ShardBest:

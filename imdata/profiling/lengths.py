@@ -117,17 +117,7 @@ def batch_kind_counts(
     lens[special] = 0
     ok = np.ones(n_ex, dtype=bool)
     if table.prepend != "none":
-        real = np.flatnonzero(~special)
-        is_added = table.added[ids[real]]
-        prev = np.concatenate(([-1], real[:-1]))
-        first = (prev < 0) | (ex_of[np.maximum(prev, 0)] != ex_of[real])
-        prev_added = np.concatenate(([False], is_added[:-1])) & ~first
-        seg = (first | prev_added) & ~is_added
-        if table.prepend == "first":
-            seg &= first
-        seg_tok = real[seg]
-        ok[ex_of[seg_tok[~table.marked[ids[seg_tok]]]]] = False
-        lens[seg_tok] -= 1
+        _unprepend(table, ids, special, ex_of, lens, ok)
     text_bytes = np.fromiter((len(t) if t.isascii() else len(t.encode("utf-8")) for t in texts), np.int64, n_ex)
     cs = np.cumsum(lens) - lens
     local = cs - cs[ex_start][ex_of]
@@ -149,6 +139,28 @@ def batch_kind_counts(
         tail = real_mask & (pos >= max_length)
         lost = np.bincount(key[tail], minlength=n_ex * n_kinds).reshape(n_ex, n_kinds)
     return counts, lost, ok
+
+
+def _unprepend(
+    table: ByteTable, ids: np.ndarray, special: np.ndarray, ex_of: np.ndarray, lens: np.ndarray, ok: np.ndarray
+) -> None:
+    """Take the ``▁`` a prepending normaliser adds to each text segment off its first token's bytes.
+
+    A segment starts an example or follows an added token (``prepend="first"``: only the
+    example's first); ``ok`` turns false for an example whose segment starts with a token
+    that lacks the mark, so the byte model does not fit it.
+    """
+    real = np.flatnonzero(~special)
+    is_added = table.added[ids[real]]
+    prev = np.concatenate(([-1], real[:-1]))
+    first = (prev < 0) | (ex_of[np.maximum(prev, 0)] != ex_of[real])
+    prev_added = np.concatenate(([False], is_added[:-1])) & ~first
+    seg = (first | prev_added) & ~is_added
+    if table.prepend == "first":
+        seg &= first
+    seg_tok = real[seg]
+    ok[ex_of[seg_tok[~table.marked[ids[seg_tok]]]]] = False
+    lens[seg_tok] -= 1
 
 
 __all__ = ["Lengths", "word_lengths", "token_lengths", "char_lengths", "batch_kind_counts", "SPECIAL"]

@@ -100,6 +100,30 @@ def profile(
         batch_size: examples per tokenizer batch.
         fields: the inputs' own field names by kind (``--field``), e.g. ``{"instruction": "question"}``.
     """
+    items = _items(datasets, names)
+    tok = load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
+    unit = _check_unit(unit, tok, max_length)
+    tpl = get_template(template, eos=tok.eos, bos=tok.bos) if tok is not None else get_template(template)
+    sources = _sources(items, names, format, role_map, on_error, fields)
+
+    import polars as pl
+
+    measured = [_profile_one(src, tpl, unit, tok, max_length, batch_size, on_progress) for src in sources]
+    return ProfileReport(
+        unit=unit,
+        template=tpl.name,
+        template_fingerprint=tpl.fingerprint,
+        tokenizer=None if tok is None else tok.name,
+        tokenizer_fingerprint=None if tok is None else tok.fingerprint,
+        max_length=max_length,
+        datasets=tuple(summary for _, summary in measured),
+        examples=pl.concat([frame for frame, _ in measured], how="vertical"),
+        skip_logs=tuple(src.log for src in sources),
+    )
+
+
+def _items(datasets: DataArg | Sequence[DataArg], names: Sequence[str] | None) -> list[DataArg]:
+    """The inputs as a list, at least one, with one name each if names are given."""
     items: list[DataArg] = [datasets] if isinstance(datasets, str | Path | Dataset) else list(datasets)
     if not items:
         raise OptionError("profile: give at least one dataset")
@@ -107,7 +131,11 @@ def profile(
         raise OptionError(
             f"--name was given {len(names)} times for {len(items)} datasets; give one per dataset or none"
         )
-    tok = load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
+    return items
+
+
+def _check_unit(unit: Unit | None, tok: TokenizerInfo | None, max_length: int | None) -> Unit:
+    """The unit (default: tokens with a tokenizer, else words), checked against the other options."""
     unit = unit or ("tokens" if tok is not None else "words")
     if unit not in UNITS:
         raise OptionError(f"unit {unit!r}: expected one of {', '.join(UNITS)}")
@@ -117,8 +145,18 @@ def profile(
         raise OptionError("--max-length counts tokens; pass --tokenizer (and --unit tokens)")
     if max_length is not None and max_length < 1:
         raise OptionError(f"--max-length {max_length}: must be at least 1")
-    tpl = get_template(template, eos=tok.eos, bos=tok.bos) if tok is not None else get_template(template)
+    return unit
 
+
+def _sources(
+    items: Sequence[DataArg],
+    names: Sequence[str] | None,
+    format: FormatChoice,
+    role_map: Mapping[str, Role] | None,
+    on_error: OnError,
+    fields: Mapping[str, str] | None,
+) -> list[_Source]:
+    """One source per input, each with its own name."""
     sources = [
         _Source.of(item, None if names is None else names[i], format, role_map, on_error, fields)
         for i, item in enumerate(items)
@@ -128,50 +166,43 @@ def profile(
         if src.name in seen:
             raise OptionError(f"two datasets are named {src.name!r}; give each a --name")
         seen.add(src.name)
+    return sources
 
-    import polars as pl
 
-    frames: list[pl.DataFrame] = []
-    summaries: list[DatasetSummary] = []
-    logs: list[SkipLog] = []
-    for src in sources:
-        cols = Columns(max_length is not None)
-        total = src.total() if on_progress is not None else None
-        rows = measure(src.examples(), tpl, unit, tok, max_length, batch_size)
-        for n, (ex, lengths, trained_it, trained_im, lost) in enumerate(rows, 1):
-            cols.add(ex, lengths, trained_it, trained_im, lost)
-            if on_progress is not None and n % batch_size == 0:
-                on_progress(src.name, n, total)
-        if not cols.ids:
-            raise no_examples(src.path, src.log)
-        if on_progress is not None:
-            on_progress(src.name, len(cols.ids), len(cols.ids))
-        frame = cols.frame(src.name)
-        frames.append(frame)
-        logs.append(src.log)
-        summaries.append(
-            summarise(
-                frame,
-                name=src.name,
-                path=src.path,
-                fingerprint=src.fingerprint(),
-                format=src.log.format,
-                unit=unit,
-                log=src.log,
-                max_length=max_length,
-            )
-        )
-    return ProfileReport(
+def _profile_one(
+    src: _Source,
+    tpl: Template,
+    unit: Unit,
+    tok: TokenizerInfo | None,
+    max_length: int | None,
+    batch_size: int,
+    on_progress: Progress | None,
+) -> tuple[pl.DataFrame, DatasetSummary]:
+    """One input's per-example frame and its summary."""
+    cols = Columns(max_length is not None)
+    total = src.total() if on_progress is not None else None
+    for n, (ex, lengths, trained_it, trained_im, lost) in enumerate(
+        measure(src.examples(), tpl, unit, tok, max_length, batch_size), 1
+    ):
+        cols.add(ex, lengths, trained_it, trained_im, lost)
+        if on_progress is not None and n % batch_size == 0:
+            on_progress(src.name, n, total)
+    if not cols.ids:
+        raise no_examples(src.path, src.log)
+    if on_progress is not None:
+        on_progress(src.name, len(cols.ids), len(cols.ids))
+    frame = cols.frame(src.name)
+    summary = summarise(
+        frame,
+        name=src.name,
+        path=src.path,
+        fingerprint=src.fingerprint(),
+        format=src.log.format,
         unit=unit,
-        template=tpl.name,
-        template_fingerprint=tpl.fingerprint,
-        tokenizer=None if tok is None else tok.name,
-        tokenizer_fingerprint=None if tok is None else tok.fingerprint,
+        log=src.log,
         max_length=max_length,
-        datasets=tuple(summaries),
-        examples=pl.concat(frames, how="vertical"),
-        skip_logs=tuple(logs),
     )
+    return frame, summary
 
 
 @dataclass

@@ -333,27 +333,13 @@ def _summarise(
 ) -> AuditReport:
     from imdata.reports.audit_text import describe
 
-    counts = np.zeros((len(CLASSES), 2), dtype=np.int64)
-    distance = dict.fromkeys(LOSS_MODES, 0)
-    reasons: dict[str, Counter[str]] = {m: Counter() for m in LOSS_MODES}
-    patterns: Counter[str] = Counter()
-    for row, left_out in audited:
-        counts += np.asarray(row.counts, dtype=np.int64)
-        for m in LOSS_MODES:
-            distance[m] += row.distance[m]
-            reasons[m].update(left_out[m])
-        if row.header_pattern:
-            patterns[row.header_pattern] += 1
+    by_class, distance, reasons, patterns = _totals(audited)
     nearest = _nearest(distance)
     mode = nearest if distance[nearest] == 0 else "mixed"
     reference = expect or nearest
     per_example = tuple(_finish(row, nearest, reference) for row, _ in audited)
     mismatched = [r for r in per_example if r.mismatch is not None]
-    first = None
-    if mismatched:
-        r = mismatched[0]
-        first = _first_mismatch(r, rows, tok)
-    by_class = {c: (int(counts[k, 0]), int(counts[k, 1])) for k, c in enumerate(CLASSES)}
+    first = _first_mismatch(mismatched[0], rows, tok) if mismatched else None
     n = len(per_example)
     pattern = None
     if patterns:
@@ -393,6 +379,25 @@ def _summarise(
         worst=(),
         provenance=prov,
     )
+
+
+def _totals(
+    audited: list[tuple[ExampleAudit, dict[str, Counter[str]]]],
+) -> tuple[dict[str, tuple[int, int]], dict[str, int], dict[str, Counter[str]], Counter[str]]:
+    """Over all examples: tokens per class, distance from each mode, why tokens differ, header patterns."""
+    counts = np.zeros((len(CLASSES), 2), dtype=np.int64)
+    distance = dict.fromkeys(LOSS_MODES, 0)
+    reasons: dict[str, Counter[str]] = {m: Counter() for m in LOSS_MODES}
+    patterns: Counter[str] = Counter()
+    for row, left_out in audited:
+        counts += np.asarray(row.counts, dtype=np.int64)
+        for m in LOSS_MODES:
+            distance[m] += row.distance[m]
+            reasons[m].update(left_out[m])
+        if row.header_pattern:
+            patterns[row.header_pattern] += 1
+    by_class = {c: (int(counts[k, 0]), int(counts[k, 1])) for k, c in enumerate(CLASSES)}
+    return by_class, distance, reasons, patterns
 
 
 def _affected(rows: Sequence[ExampleAudit], nearest: str) -> dict[str, int]:
