@@ -15,15 +15,9 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from imdata.data import files
-from imdata.data.formats import (
-    DEFAULT_ROLE_MAP,
-    FORMATS,
-    FormatName,
-    empty_turns,
-    nonfinite_numbers,
-    record_format,
-    to_examples,
-)
+from imdata.data.formats import DEFAULT_ROLE_MAP, FORMATS, FormatName
+from imdata.data.reading import Ids, format_of, record_examples, record_warnings
+from imdata.data.reading import OnError as OnError
 from imdata.data.records import Example, Role, content_id
 from imdata.errors import DataError, ImdataError, TemplateError
 
@@ -31,7 +25,6 @@ from imdata.errors import DataError, ImdataError, TemplateError
 Progress = Callable[[str, int, "int | None"], None]
 _PROGRESS_EVERY = 512
 
-OnError = Literal["raise", "skip"]
 ON_ERROR: tuple[str, ...] = get_args(OnError)
 FormatChoice = Literal["auto", "alpaca", "dolly", "sharegpt", "messages", "prompt", "lima", "seed"]
 FORMAT_CHOICES: tuple[str, ...] = ("auto", *FORMATS)
@@ -172,49 +165,65 @@ def iter_examples(
     ``duplicate-id``: an error under ``on_error="raise"``, else kept as ``<id>-k``.
     ``fields`` maps field kinds to the file's own names (see :func:`imdata.data.formats.parse_fields`).
     """
-    log = log if log is not None else SkipLog()
-    roles = role_map or DEFAULT_ROLE_MAP
-    found: FormatName | None = None  # under auto, the format of the first record that told one
-    log.format = format
-    ids = _Ids()
+    reader = _Reader(path, format, role_map or DEFAULT_ROLE_MAP, fields, on_error, log or SkipLog(), check)
     name, total, n = dataset_name(path), record_count(path) if on_progress else None, 0
     for rec in files.iter_raw(path):
         n += 1
         if on_progress is not None and n % _PROGRESS_EVERY == 0:
             on_progress(name, n, total)
         try:
-            if files.is_bad(rec.value):
-                raise files.bad_to_error(path, rec)
-            fmt: FormatName = format if format != "auto" else record_format(rec.value, found, fields, path, rec.where)
-            if found is None and format == "auto":
-                found = fmt
-                log.format = fmt
-            made = to_examples(
-                rec.value,
-                fmt,
-                path=path,
-                where=rec.where,
-                index=rec.index,
-                role_map=roles,
-                fields=fields,
-                text=rec.text,
-            )
-            kept = []  # a record is taken whole or not at all: a seed task's instances are all checked first
-            for ex in list(made):
-                out = ids.assign(ex, path, rec.where, on_error, log)
-                if check is not None:
-                    _check(check, out, path, rec.where)
-                kept.append(out)
-            for k, out in enumerate(kept):
-                for w in empty_turns(out, path, rec.where) + (nonfinite_numbers(out, path, rec.where) if not k else []):
-                    log.warn(w)
-            yield from kept
+            kept = reader.read(rec)
         except DataError as err:
             if on_error == "raise":
                 raise
-            log.add(err, rec.value)
+            reader.log.add(err, rec.value)
+            continue
+        yield from kept
     if on_progress is not None:
         on_progress(name, n, n)
+
+
+class _Reader:
+    """One input's records read in order, by the functions ``--engine ray`` runs too (:mod:`imdata.data.reading`)."""
+
+    def __init__(
+        self,
+        path: str,
+        format: FormatChoice,
+        role_map: Mapping[str, Role],
+        fields: Mapping[str, str] | None,
+        on_error: OnError,
+        log: SkipLog,
+        check: Callable[[Example], object] | None,
+    ) -> None:
+        self.path, self.role_map, self.fields, self.on_error, self.log, self.check = (
+            path, role_map, fields, on_error, log, check)  # fmt: skip
+        self.given: FormatName | None = None if format == "auto" else format
+        self.found: FormatName | None = None  # under auto, the format of the first record that told one
+        log.format = format
+        self.ids = Ids()
+
+    def read(self, rec: files.RawRecord) -> list[Example]:
+        """The examples of one record, taken whole or not at all (a seed task's instances are all checked first)."""
+        fmt = format_of(rec, self.given, self.found, self.path, self.fields)
+        if self.given is None and self.found is None:
+            self.found = self.log.format = fmt
+        made = record_examples(rec, fmt, path=self.path, role_map=self.role_map, fields=self.fields)
+        kept = []
+        for ex in made:
+            # Python's own hash of the messages tells a repeated record from a reused id; it is
+            # only compared within this run, and costs far less than content_id on every record
+            ident = ex.id or content_id(ex.messages)
+            new, warning = self.ids.assign(ident, bool(ex.id), hash(ex.messages), self.path, rec.where, self.on_error)
+            if warning is not None:
+                self.log.warn(warning)
+            out = ex if new == ex.id else replace(ex, id=new)
+            if self.check is not None:
+                _check(self.check, out, self.path, rec.where)
+            kept.append(out)
+        for _, w in record_warnings(kept, self.path, rec.where):
+            self.log.warn(w)
+        return kept
 
 
 def _check(check: Callable[[Example], object], ex: Example, path: str, where: str) -> None:
@@ -257,36 +266,6 @@ def record_count(path: str) -> int | None:
     except (OSError, ValueError, ImdataError):
         return None
     return None
-
-
-class _Ids:
-    """Makes ids unique within one input: content hash plus occurrence for repeats."""
-
-    def __init__(self) -> None:
-        # Python's own hash of the messages tells a repeated record from a reused id; it is
-        # only compared within this run, and costs far less than content_id on every record
-        self.seen: dict[str, int] = {}
-
-    def assign(self, ex: Example, path: str, where: str, on_error: OnError, log: SkipLog) -> Example:
-        ident = ex.id or content_id(ex.messages)
-        digest = hash(ex.messages)
-        if ident not in self.seen:
-            self.seen[ident] = digest
-            return ex if ident == ex.id else replace(ex, id=ident)
-        reason = "duplicate-record" if self.seen[ident] == digest else "duplicate-id"
-        k = 2
-        while (new := (content_id(ex.messages, occurrence=k) if not ex.id else f"{ident}-{k}")) in self.seen:
-            k += 1
-        field = "id" if ex.id else ""
-        what = f"{ident!r} was already used by an earlier record" if ex.id else "repeats an earlier record exactly"
-        err = DataError(path, where, field, f"{what}; kept as {new!r}", "", reason=reason)
-        if reason == "duplicate-id" and on_error == "raise":
-            raise DataError(path, where, "id", f"{ident!r} was already used by an earlier record",
-                            "give each record its own id, or keep both under new ids with --on-error skip",
-                            reason=reason)  # fmt: skip
-        log.warn(err)
-        self.seen[new] = digest
-        return replace(ex, id=new)
 
 
 def no_examples(path: str, log: SkipLog) -> ImdataError:

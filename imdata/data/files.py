@@ -31,28 +31,39 @@ _BATCH_ROWS = 4096
 def kind_of(path: str) -> str:
     """The container kind of an input: json, jsonl, csv, parquet, dataset-folder or hub.
 
-    >>> kind_of("data/train.jsonl.zst")
+    A remote file (``s3://``, ``gs://``: only ``--engine ray`` reads those) is known by its name.
+
+    >>> kind_of("s3://bucket/train.jsonl.zst")
     'jsonl'
     """
+    if "://" in path:
+        return _named_kind(path)
     p = Path(path)
     if p.is_dir():
         return "dataset-folder"
     if not p.exists() and not _looks_like_hub_id(path):
         raise ImdataError(f"{path}: no such file or folder; check the path")
-    name = p.name.lower()
+    if p.exists():
+        return _named_kind(path)
+    if _bare_name(path).endswith(_DATA_SUFFIXES):
+        raise DataError(path, "", "", "no such file", "check the path (a hub id has no file extension)",
+                        reason="unreadable")  # fmt: skip
+    return "hub"
+
+
+def _bare_name(path: str) -> str:
+    name = path.rstrip("/").rsplit("/", 1)[-1].lower()
     for comp in (".gz", ".zst"):
         if name.endswith(comp):
             name = name[: -len(comp)]
-    if not p.exists() and name.endswith(_DATA_SUFFIXES):
-        raise DataError(path, "", "", "no such file", "check the path (a hub id has no file extension)",
-                        reason="unreadable")  # fmt: skip
+    return name
+
+
+def _named_kind(path: str) -> str:
+    name = _bare_name(path)
     for suffix in _TEXT_SUFFIXES:
         if name.endswith(suffix):
             return {".ndjson": "jsonl"}.get(suffix, suffix[1:])
-    if not p.exists() and _looks_like_hub_id(path) and not name.endswith(_DATA_SUFFIXES):
-        return "hub"
-    if not p.exists():
-        raise ImdataError(f"{path}: no such file or folder; check the path")
     raise FormatError(
         f"{path}: cannot tell the file type from its name; use .json, .jsonl, .csv or .parquet (optionally .gz or .zst)"
     )

@@ -62,6 +62,16 @@ def is_bad(value: Any) -> bool:
     return isinstance(value, _Bad)
 
 
+def bad_record(reason: str, problem: str, fix: str, field: str = "") -> Any:
+    """A bad-record marker, as a reader makes one (for values that travel between processes)."""
+    return _Bad(reason, problem, fix, field)
+
+
+def bad_fields(value: Any) -> tuple[str, str, str, str]:
+    """What a bad-record marker says: ``(reason, problem, fix, field)``, the arguments of :func:`bad_record`."""
+    return value.reason, value.problem, value.fix, value.field
+
+
 def bad_to_error(path: str, rec: RawRecord) -> DataError:
     """The error for an unparseable record."""
     bad = rec.value
@@ -507,4 +517,15 @@ _READERS: dict[str, Callable[[IO[bytes], str], Iterator[RawRecord]]] = {
     "parquet": _read_parquet,
 }
 
-__all__ = ["RawRecord", "bad_to_error", "decompressed", "is_bad", "open_binary", "parse_json", "read_records", "unwrap"]
+__all__ = [
+    "RawRecord",
+    "bad_fields",
+    "bad_record",
+    "bad_to_error",
+    "decompressed",
+    "is_bad",
+    "open_binary",
+    "parse_json",
+    "read_records",
+    "unwrap",
+]
