@@ -3,14 +3,18 @@
 One Ray session serves the whole module (Ray starts slowly). Each input kind (JSONL, JSON
 list, CSV, Parquet, a ``datasets`` folder, Self-Instruct seed tasks) holds good records,
 bad records and repeated ids; both engines must write the same span JSONL and the same
-rejects, and a damaged file must stop both with the same message.
+rejects, profile the same per-example rows with the same summary and skip log, and a
+damaged file must stop both with the same message. A spill folder holding someone else's
+files (a pickle that would run code if loaded) is refused, and nothing in it runs.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import io
 import json
+import pickle
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +22,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 from hostile_corpus import BY_NAME, chat, good
+from polars.testing import assert_frame_equal
 
 from imdata.cli import main
 
@@ -86,6 +91,22 @@ KINDS: dict[str, tuple[str, Callable[[Path], object]]] = {
 }
 
 
+# NaN and Infinity outside the text (kept as read), an empty output twice (the repeat is renamed
+# and its warning names the new id), a rejected record that holds NaN
+ODD: list[dict[str, object]] = [{**good(i), "score": [float("nan"), float("inf"), -float("inf"), 0.5][i % 4],
+                                 "extra": {"w": float("nan"), "n": [1, float("-inf")]}} for i in range(12)]  # fmt: skip
+ODD[4] = {"id": "r4", "instruction": "no output", "score": float("nan")}
+ODD[7] = dict(ODD[3])
+ODD[9] = ODD[10] = {"id": "e9", "instruction": "nothing to say", "input": "", "output": "", "score": float("inf")}
+DAYS = [dt.date(2024, 1, 1 + i % 28) for i in range(len(TABLE))]
+DATED = [{**r, "day": d} for r, d in zip(TABLE, DAYS, strict=True)]
+DATED_BLOBS = [{**r, "blob": bytes([i, 0, 255])} for i, r in enumerate(DATED)]
+# a Parquet date is a date on both engines; local `spans` cannot write bytes into JSON, so blobs are profiled only
+KINDS["jsonl-nan-infinity"] = ("n.jsonl", lambda p: p.write_text(_lines(ODD)))
+KINDS["parquet-date"] = ("t.parquet", lambda p: p.write_bytes(_parquet(DATED)))
+PROFILED = {**KINDS, "parquet-date-binary": ("b.parquet", lambda p: p.write_bytes(_parquet(DATED_BLOBS)))}
+
+
 def _spans(data: Path, out: Path, engine: str) -> tuple[int, str, bytes, list[dict[str, object]]]:
     target, rejects = out / f"{engine}.jsonl", out / f"{engine}.rejects.jsonl"
     argv = ["spans", str(data), "-o", str(target), "--on-error", "skip", "--rejects", str(rejects), "--engine", engine]
@@ -121,3 +142,80 @@ def test_a_damaged_file_stops_both_engines_with_the_same_message(name: str, ray_
     last = [x[1].strip().splitlines()[-1] for x in (local, ray)]  # progress lines may come before
     assert last[0] == last[1] and last[0].startswith(f"Error: {data}") and "Traceback" not in ray[1]
     assert sorted(p.name for p in tmp_path.iterdir()) == [case.file]
+
+
+def _log(report: object) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+    (log,) = report.skip_logs  # type: ignore[attr-defined]
+    rejected = [(r.where, r.reason, r.message, json.dumps(r.raw, default=repr)) for r in log.rejected]
+    return rejected, [(r.where, r.reason, r.message) for r in log.warnings]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(PROFILED))
+def test_local_and_ray_profile_the_same_rows_summary_and_log(kind: str, ray_session: None, tmp_path: Path) -> None:
+    from imdata.engine import runner
+
+    file, make = PROFILED[kind]
+    data = tmp_path / file
+    make(data)
+    local, ray = (runner.profile(str(data), engine=e, on_error="skip", unit="words") for e in ("local", "ray"))  # type: ignore[arg-type]
+    assert_frame_equal(local.examples, ray.examples)
+    assert local.to_dict() == ray.to_dict()
+    assert _log(local) == _log(ray)
+    assert _log(local)[0], f"{kind}: the fixture has bad records, so some must be rejected"
+    if kind.startswith("parquet-date"):  # the rejected row's values are the reader's own types
+        assert {type(r.raw["day"]) for r in ray.skip_logs[0].rejected} == {dt.date}
+    if kind == "parquet-date-binary":
+        assert {type(r.raw["blob"]) for r in ray.skip_logs[0].rejected} == {bytes}
+    if kind == "jsonl-nan-infinity":
+        assert any("(id e9-2)" in w for _, _, w in _log(ray)[1])
+
+
+class _Payload:
+    """Unpickling this writes a marker file: what a pickle in a spill folder could do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (str(self.marker), "w"))
+
+
+def test_spilled_rows_are_never_unpickled(tmp_path: Path) -> None:
+    from imdata.engine import wire
+    from imdata.engine.rows import split_rows
+    from imdata.errors import ImdataError
+
+    marker = tmp_path / "ran"
+    evil = pickle.dumps(_Payload(marker))
+    with pytest.raises(ImdataError, match="not imdata's record encoding"):
+        wire.decode(evil)
+    frame = pl.DataFrame({"_path": ["d.jsonl"], "_index": [1], "_sub": [0], "_log": ["skip"], "_reason": ["x"],
+                          "_where": ["line 1"], "_message": ["m"], "_raw": [evil], "id": [None]},
+                         schema_overrides={"_raw": pl.Binary, "id": pl.String})  # fmt: skip
+    with pytest.raises(ImdataError, match="not imdata's record encoding"):
+        split_rows(frame, "d.jsonl", "skip", "alpaca")
+    assert not marker.exists()
+    assert wire.decode(wire.encode({"p": evil})) == {"p": evil}  # bytes that look like a pickle stay bytes
+
+
+@pytest.mark.slow
+def test_a_spill_folder_holding_files_is_refused(ray_session: None, tmp_path: Path) -> None:
+    data, spill, marker = tmp_path / "d.jsonl", tmp_path / "spill", tmp_path / "ran"
+    data.write_text(_lines(ROWS))
+    planted = spill / "0000-d"
+    planted.mkdir(parents=True)
+    pl.DataFrame({"_path": [str(data)], "_index": [1], "_sub": [0], "_log": ["skip"],
+                  "_raw": [pickle.dumps(_Payload(marker))]}).write_parquet(planted / "rows.parquet")  # fmt: skip
+    res = CliRunner().invoke(main, ["spans", str(data), "-o", str(tmp_path / "o.jsonl"), "--engine", "ray",
+                                    "--spill", str(spill)])  # fmt: skip
+    assert res.exit_code == 1 and "Traceback" not in res.stderr
+    assert (
+        res.stderr.strip().splitlines()[-1]
+        == f"Error: --spill {planted}: already holds 1 file(s); give an empty or new folder"
+    )
+    assert not marker.exists() and not (tmp_path / "o.jsonl").exists()
+    res = CliRunner().invoke(main, ["spans", str(data), "-o", str(tmp_path / "o.jsonl"), "--engine", "ray",
+                                    "--spill", str(tmp_path / "new")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["0000-d"]
