@@ -43,7 +43,7 @@ EDGES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("value", EDGES, ids=repr)
+@pytest.mark.parametrize("value", EDGES, ids=[f"{i}-{type(v).__name__}" for i, v in enumerate(EDGES)])
 def test_every_value_a_reader_yields_reads_back_the_same(value: Any) -> None:
     assert same(wire.decode(wire.encode(value)), value)
     assert same(wire.decode(wire.encode({"k": [value, {"v": value}]})), {"k": [value, {"v": value}]})
