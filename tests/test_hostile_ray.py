@@ -101,10 +101,10 @@ ODD[9] = ODD[10] = {"id": "e9", "instruction": "nothing to say", "input": "", "o
 DAYS = [dt.date(2024, 1, 1 + i % 28) for i in range(len(TABLE))]
 DATED = [{**r, "day": d} for r, d in zip(TABLE, DAYS, strict=True)]
 DATED_BLOBS = [{**r, "blob": bytes([i, 0, 255])} for i, r in enumerate(DATED)]
-# a Parquet date is a date on both engines; local `spans` cannot write bytes into JSON, so blobs are profiled only
+# a Parquet date is a date on both engines, and bytes are bytes (span JSONL writes them as base64)
 KINDS["jsonl-nan-infinity"] = ("n.jsonl", lambda p: p.write_text(_lines(ODD)))
 KINDS["parquet-date"] = ("t.parquet", lambda p: p.write_bytes(_parquet(DATED)))
-PROFILED = {**KINDS, "parquet-date-binary": ("b.parquet", lambda p: p.write_bytes(_parquet(DATED_BLOBS)))}
+KINDS["parquet-date-binary"] = ("b.parquet", lambda p: p.write_bytes(_parquet(DATED_BLOBS)))
 
 
 def _spans(data: Path, out: Path, engine: str) -> tuple[int, str, bytes, list[dict[str, object]]]:
@@ -151,11 +151,11 @@ def _log(report: object) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", sorted(PROFILED))
+@pytest.mark.parametrize("kind", sorted(KINDS))
 def test_local_and_ray_profile_the_same_rows_summary_and_log(kind: str, ray_session: None, tmp_path: Path) -> None:
     from imdata.engine import runner
 
-    file, make = PROFILED[kind]
+    file, make = KINDS[kind]
     data = tmp_path / file
     make(data)
     local, ray = (runner.profile(str(data), engine=e, on_error="skip", unit="words") for e in ("local", "ray"))  # type: ignore[arg-type]

@@ -239,3 +239,51 @@ def test_concurrent_db_writers_all_store(tmp_path: Path) -> None:
     errs = [p.communicate(timeout=300)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, errs
     assert all("stored" in e and "Traceback" not in e for e in errs)
+
+
+def test_parquet_metadata_of_every_arrow_type_is_exported_and_reads_back(tmp_path: Path) -> None:
+    import base64
+    import datetime as dt
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    blobs = [b"\x00\x01\xff", b"", None]
+    table = pa.table({
+        "instruction": ["hi", "yo", "hey"], "output": ["a", "b", "c"], "blob": blobs,
+        "dec": pa.array([decimal.Decimal("1.10"), None, decimal.Decimal("-3.25")], pa.decimal128(6, 2)),
+        "dur": pa.array([dt.timedelta(seconds=1.5), None, dt.timedelta(days=1)]),
+        "day": [dt.date(2024, 2, 29), None, dt.date(1999, 12, 31)],
+        "at": [dt.time(1, 2, 3), None, dt.time(23, 59, 59, 500)],
+    })  # fmt: skip
+    pq.write_table(table, tmp_path / "d.parquet")
+    out = tmp_path / "o.jsonl"
+    res = run("spans", str(tmp_path / "d.parquet"), "-o", str(out))
+    assert res.exit_code == 0, res.output
+    meta = [json.loads(x)["meta"] for x in out.read_text().splitlines()]
+    assert [None if m["blob"] is None else base64.b64decode(m["blob"]) for m in meta] == blobs
+    assert [m["dec"] for m in meta] == ["1.10", None, "-3.25"]
+    assert [m["dur"] for m in meta] == [1.5, None, 86400.0]
+    assert [m["day"] for m in meta] == ["2024-02-29", None, "1999-12-31"]
+    assert [m["at"] for m in meta] == ["01:02:03", None, "23:59:59.000500"]
+
+
+def test_a_bug_is_one_line_naming_it_and_the_traceback_only_on_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imdata.export import exporter
+
+    def boom(*_: object, **__: object) -> None:
+        raise RuntimeError("something imdata did not expect")
+
+    monkeypatch.setattr(exporter, "_write_jsonl", boom)
+    out = tmp_path / "o.jsonl"
+    res = run("spans", DATA, "-o", str(out))
+    assert res.exit_code == 1
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: internal error (RuntimeError: something imdata did not expect)"), last
+    assert "IMDATA_TRACEBACK=1" in last and names(tmp_path) == []
+    monkeypatch.setenv("IMDATA_TRACEBACK", "1")
+    res = CliRunner().invoke(main, ["spans", DATA, "-o", str(out)])
+    assert isinstance(res.exception, RuntimeError) and names(tmp_path) == []

@@ -1,12 +1,14 @@
 """The ``imdata`` command line.
 
 Each command lives in its own module and is imported lazily, so ``imdata --help`` stays
-instant; ``ImdataError`` becomes a clean exit 1 here and only here.
+instant; ``ImdataError`` becomes a clean exit 1 here and only here, and so does any other
+exception (a bug), as one line naming it: no traceback unless ``IMDATA_TRACEBACK`` is set.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 import click
@@ -51,6 +53,19 @@ class _LazyGroup(click.Group):
             return super().invoke(ctx)
         except ImdataError as e:
             raise click.ClickException(str(e)) from None
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except MemoryError:
+            raise click.ClickException(
+                "ran out of memory (MemoryError); fewer --workers (memorize) or a machine with more memory will help"
+            ) from None
+        except Exception as e:  # a bug: one clear line, the traceback only on request
+            if os.environ.get("IMDATA_TRACEBACK"):
+                raise
+            raise click.ClickException(
+                f"internal error ({type(e).__name__}: {e}); this is a bug in imdata, please report it with "
+                "the command you ran (IMDATA_TRACEBACK=1 prints where it happened)"
+            ) from None
         finally:
             close_all()  # before click prints the error: the error is the last line on stderr
 

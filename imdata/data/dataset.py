@@ -18,7 +18,7 @@ from imdata.data import files
 from imdata.data.formats import DEFAULT_ROLE_MAP, FORMATS, FormatName
 from imdata.data.reading import Ids, format_of, record_examples, record_warnings
 from imdata.data.reading import OnError as OnError
-from imdata.data.records import Example, Role, content_id
+from imdata.data.records import Example, Role, content_id, json_default
 from imdata.errors import DataError, ImdataError, TemplateError
 
 #: ``on_progress(input name, records read, total records or None)``
@@ -97,7 +97,7 @@ class SkipLog:
                     "message": r.message,
                     "record": raw,
                 }
-                fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+                fh.write(json.dumps(row, ensure_ascii=False, default=json_default) + "\n")
 
 
 @dataclass(frozen=True)

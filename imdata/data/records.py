@@ -19,8 +19,12 @@ form (:meth:`Example.to_dict`) reads back to the same example.
 
 from __future__ import annotations
 
+import base64
+import datetime
+import decimal
 import hashlib
 import json
+import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
@@ -166,3 +170,25 @@ def content_id(messages: Iterable[Message], prefix: str = "ex", occurrence: int 
     )
     base = f"{prefix}-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
     return base if occurrence == 1 else f"{base}-{occurrence}"
+
+
+def json_default(obj: Any) -> Any:
+    """JSON for the metadata values a reader yields beyond what orjson writes itself.
+
+    Parquet and ``datasets`` columns can hold bytes (written as base64 text, as the JSON
+    forms of protobuf and BigQuery write them), decimals (their exact digits, as text) and
+    durations (seconds); dates and times are ISO 8601, as orjson writes them itself.
+    """
+    if isinstance(obj, numbers.Integral):  # numpy scalars from a tokenizer or a table
+        return int(obj)
+    if isinstance(obj, numbers.Real) and not isinstance(obj, decimal.Decimal):
+        return float(obj)
+    if isinstance(obj, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(obj)).decode("ascii")
+    if isinstance(obj, decimal.Decimal):
+        return str(obj)
+    if isinstance(obj, datetime.timedelta):
+        return obj.total_seconds()
+    if isinstance(obj, datetime.date | datetime.time):  # for json.dumps; orjson writes these itself
+        return obj.isoformat()
+    return str(obj)  # a value no reader here yields: its text rather than a failed export

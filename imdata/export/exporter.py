@@ -19,14 +19,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
 import orjson
 
 from imdata import __version__
 from imdata.choices import EXPORT_FORMATS, ExportFormat
 from imdata.data.atomic import Outputs, check_destinations
 from imdata.data.dataset import Dataset, SkipLog, Stream
-from imdata.data.records import Example, Message
+from imdata.data.records import Example, Message, json_default
 from imdata.errors import OptionError
 from imdata.labels.labelling import IGNORE_INDEX, LossMode, Tokenized, tokenize_examples, truncate
 from imdata.labels.tokens import TokenizerInfo, load_tokenizer
@@ -385,12 +384,6 @@ def _segments(
 def _write_jsonl(rows: Iterator[dict[str, Any]], fh: IO[bytes]) -> None:
     for row in rows:
         fh.write(orjson.dumps(row, option=DUMP, default=json_default))
-
-
-def json_default(obj: Any) -> Any:
-    if isinstance(obj, np.integer):
-        return int(obj)
-    raise TypeError(f"cannot serialise {type(obj).__name__}")
 
 
 def _write_hf_folder(rows: Iterator[dict[str, Any]], tmp: Path) -> None:

@@ -6,7 +6,7 @@ the ids in output order, and a compact length profile of the selection next to i
 It holds no time stamps or absolute paths of outputs, so the same inputs and seed give the
 same bytes.
 
->>> from imdata.data.records import Example
+>>> from imdata.data.records import Example, json_default
 >>> ex = Example.from_pairs("a", [("user", "one two three"), ("assistant", "four")])
 >>> m = measure([ex])
 >>> m.instruction.tolist(), m.output.tolist(), m.ratio.tolist()
@@ -27,7 +27,7 @@ import orjson
 from imdata import __version__
 from imdata.data.dataset import Dataset
 from imdata.data.files import atomic_output
-from imdata.data.records import Example
+from imdata.data.records import Example, json_default
 from imdata.errors import DataError, OptionError
 
 SCHEMA_VERSION = 1
@@ -365,11 +365,11 @@ def record_lines(examples: Sequence[Example]) -> Iterator[bytes]:
 
 def _dump(obj: Any) -> bytes:
     try:
-        return orjson.dumps(obj)
+        return orjson.dumps(obj, default=json_default)
     except TypeError:  # integers past 64 bits, which Python's json reads
         import json
 
-        return json.dumps(obj, ensure_ascii=False, default=str).encode()
+        return json.dumps(obj, ensure_ascii=False, default=json_default).encode()
 
 
 def manifest_path(output: str | os.PathLike[str], kind: str) -> Path:
