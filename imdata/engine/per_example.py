@@ -132,7 +132,8 @@ def _span_rows(examples: list[Example], spec: StageSpec) -> pl.DataFrame:
     import orjson
     import polars as pl
 
-    from imdata.export.exporter import DUMP, ExportStats, json_default, span_rows
+    from imdata.data.records import json_default
+    from imdata.export.exporter import DUMP, ExportStats, span_rows
 
     tpl, tok = _tools(spec.template, spec.tokenizer)
     prov = orjson.loads(spec.prov)
