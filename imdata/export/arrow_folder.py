@@ -120,9 +120,17 @@ def _batches(rows: Iterable[Mapping[str, Any]], schema: Any) -> Iterator[Any]:
                 arrays.append(_numbers(np.asarray(values), field.type))
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
+    # a list column's values are packed as they arrive: a Python list of ints costs about 9x
+    # its int32 array, and a batch of long conversations would otherwise hold tens of MiB
+    packed = {
+        f.name: np.dtype(f"int{f.type.value_type.bit_width}")
+        for f in schema
+        if pa.types.is_list(f.type) and pa.types.is_signed_integer(f.type.value_type)
+    }
     for row in rows:
         for k in names:
-            cols[k].append(row[k])
+            dtype = packed.get(k)
+            cols[k].append(row[k] if dtype is None else np.asarray(row[k], dtype=dtype))
         if len(cols[names[0]]) >= BATCH_ROWS:
             yield batch()
             cols = {k: [] for k in names}

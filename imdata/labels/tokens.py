@@ -86,23 +86,40 @@ class TokenizerInfo:
         an added token anyway, so the neighbours' tokens do not change.
         """
         special = self.special_ids
-        if not content or not special or not any(i in special for i in encoding.ids):
+        if not content or not special:
             return encoding, 0
-        starts = [a for a, _ in content]
+        # most encodings hold the template's own special tokens (EOS, turn markers): look only
+        # at those positions, and rebuild the encoding only when one lies inside content
+        all_ids = encoding.ids
+        hits = [j for j, tid in enumerate(all_ids) if tid in special]
+        if not hits:
+            return encoding, 0
         import bisect
 
+        starts = [a for a, _ in content]
+        all_mask = encoding.special_tokens_mask
+
+        def in_content(j: int) -> bool:
+            chars = None if all_mask[j] else encoding.token_to_chars(j)  # one token's, not the whole list
+            if chars is None:  # added by the tokenizer, not read from the text
+                return False
+            s, e = chars
+            k = bisect.bisect_right(starts, s) - 1
+            return k >= 0 and content[k][0] <= s and e <= content[k][1] and s < e
+
+        inside = {j for j in hits if in_content(j)}
+        if not inside:
+            return encoding, 0
+        all_offsets = encoding.offsets
         ids: list[int] = []
         offsets: list[tuple[int, int]] = []
         mask: list[int] = []
-        found = 0
-        for tid, (s, e), m in zip(encoding.ids, encoding.offsets, encoding.special_tokens_mask, strict=True):
-            k = bisect.bisect_right(starts, s) - 1
-            if m or tid not in special or k < 0 or not (content[k][0] <= s and e <= content[k][1]) or e <= s:
+        for j, (tid, (s, e), m) in enumerate(zip(all_ids, all_offsets, all_mask, strict=True)):
+            if j not in inside:
                 ids.append(tid)
                 offsets.append((s, e))
                 mask.append(m)
                 continue
-            found += 1
             text = self.tokenizer.id_to_token(tid) or ""
             sub = self._as_text.encode(text, add_special_tokens=False)
             scale = (e - s) / max(len(text), 1)
@@ -110,7 +127,7 @@ class TokenizerInfo:
                 ids.append(sid)
                 offsets.append((s + round(a * scale), s + round(z * scale)))
                 mask.append(0)
-        return PlainEncoding(ids, offsets, mask), found
+        return PlainEncoding(ids, offsets, mask), len(inside)
 
     @cached_property
     def added_around(self) -> tuple[int, int]:
