@@ -29,6 +29,9 @@ Strategy = Literal["random", "stratified", "longest", "ratio", "score"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 DEFAULT_SEED = 0
 
+PartSuffix = Literal[".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".parquet"]
+PART_SUFFIXES: tuple[str, ...] = get_args(PartSuffix)
+
 LeakAction = Literal["report", "move", "fail"]
 LEAK_ACTIONS: tuple[str, ...] = get_args(LeakAction)
 

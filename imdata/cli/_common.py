@@ -164,8 +164,11 @@ def check_outputs(
     holds paths that only must differ from those (e.g. a name that several outputs derive from).
     """
     from imdata.data.atomic import check_destinations, same_path
+    from imdata.data.dataset import check_rejects_name
 
     check_destinations(outputs, force=force, folders=folders)
+    if outputs.get("--rejects"):
+        check_rejects_name(str(outputs["--rejects"]))
     for option, path in (also or {}).items():
         for other, taken in outputs.items():
             if path is not None and taken is not None and same_path(path, taken):

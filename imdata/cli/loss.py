@@ -7,7 +7,14 @@ from typing import Any
 import click
 
 from imdata.choices import DEVICES, DTYPES, LEAKED_ACTIONS
-from imdata.cli._common import input_options, report_format_option, report_skips, say, template_option
+from imdata.cli._common import (
+    check_outputs,
+    input_options,
+    report_format_option,
+    report_skips,
+    say,
+    template_option,
+)
 
 
 @click.command()
@@ -112,8 +119,9 @@ def loss(
     from imdata.evaluation import loss as run_loss
     from imdata.evaluation.report import check_report_dir, render, write_report
 
+    check_outputs({"--rejects": rejects}, force=force)  # before the models run, not after
     if report_dir:
-        check_report_dir(report_dir, force=force)  # before the models run, not after
+        check_report_dir(report_dir, force=force)
     bar = Progress("scoring", unit="tokens")
     rep = run_loss(
         list(data), model=list(models), names=list(names) or None, template=template, tokenizer=tokenizer,

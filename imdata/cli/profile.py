@@ -170,14 +170,11 @@ def _write_extras(
 
 def _check_outputs(rejects: str | None, plots: str | None, db: str | None, force: bool) -> None:
     """Fail before the work, not after it, when an output cannot be written."""
-    from pathlib import Path
-
-    from imdata.data import files
+    from imdata.cli._common import check_outputs
 
     if rejects:
-        files.check_writable(Path(rejects), force=force)
+        check_outputs({"--rejects": rejects}, force=force)
     if db:
-        from imdata.cli._common import check_outputs
         from imdata.store.database import check_store
 
         check_store(db)

@@ -38,9 +38,11 @@ def prompts(
     Generate from these with greedy decoding, keep the ids in the outputs, and score them with
     `imdata memorize --train TRAIN --outputs OUTPUTS --match id`.
     """
+    from imdata.export.prompt_forms import check_prompts_name
     from imdata.export.prompt_forms import prompts as write_prompts
 
     check_outputs({"-o": output, "--rejects": rejects}, force=force)
+    check_prompts_name(output, option="-o")
     datasets = load_inputs(
         train, fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects, force=force
     )

@@ -80,11 +80,13 @@ def spans(
     imdata spans train.jsonl -o train.spans.jsonl
     imdata spans train.jsonl -k tokenizer.json --mode im --to hf -o train_im/
     """  # noqa: D301 - \b is click's no-rewrap marker
+    from imdata.export.exporter import check_spans_name
     from imdata.export.exporter import spans as export_spans
 
     manifest = output + ".manifest.json"
     outputs = {"-o": output, "manifest": manifest, "--rejects": rejects}
     check_outputs(outputs, force=force, folders=("-o",) if to == "hf" else ())
+    check_spans_name(output, to=to, option="-o")
     if engine == "ray":
         if eot is not None or date is not None:
             raise click.UsageError("--eot and --date work with --engine local only (for now)")

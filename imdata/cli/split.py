@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from imdata.choices import DEFAULT_SEED, EXPORT_FORMATS, LEAK_ACTIONS
+from imdata.choices import DEFAULT_SEED, EXPORT_FORMATS, LEAK_ACTIONS, PART_SUFFIXES
 from imdata.cli._common import template_option, tokenizer_option
 from imdata.cli.overlap import NumberList, selection_inputs
 
@@ -56,7 +56,14 @@ from imdata.cli.overlap import NumberList, selection_inputs
     "to",
     type=click.Choice(EXPORT_FORMATS),
     default=None,
-    help="Write a spans export format instead of canonical JSONL.",
+    help="Write a spans export format instead of copying the input records.",
+)
+@click.option(
+    "--suffix",
+    type=click.Choice(PART_SUFFIXES),
+    default=".jsonl",
+    show_default=True,
+    help="How the part files are named, and so written: JSONL (gzip, zstd), a JSON list, or Parquet.",
 )
 @template_option()
 @tokenizer_option()
@@ -83,8 +90,9 @@ def split(
 ) -> None:
     """Split DATA (several inputs are pooled) into ratio buckets and/or a held-out set.
 
-    Writes one JSONL per part into the folder (bucket-1.jsonl ..., holdout.jsonl,
-    train.jsonl, surplus.jsonl) and manifest.json with every part's ids and length profile.
+    Writes one file per part into the folder (bucket-1.jsonl ..., holdout.jsonl,
+    train.jsonl, surplus.jsonl; --suffix .parquet writes bucket-1.parquet ...) and
+    manifest.json with every part's ids and length profile.
     Examples with an empty output (ratio undefined) go to the top bucket.
 
     \b
@@ -93,10 +101,11 @@ def split(
     """  # noqa: D301 - \b is click's no-rewrap marker
     from imdata.cli._common import check_outputs, command_line, load_inputs, say
     from imdata.data.tables import render_rows
-    from imdata.selection.splits import SplitOptions
+    from imdata.selection.splits import SplitOptions, check_suffix
     from imdata.selection.splits import split as run
 
     check_outputs({"--rejects": rejects}, force=force, also={"-o": output})
+    check_suffix(options["suffix"], options["to"])
     sets = load_inputs(
         data, fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects, force=force
     )

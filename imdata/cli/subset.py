@@ -60,7 +60,7 @@ from imdata.cli.overlap import NumberList, selection_inputs
     "to",
     type=click.Choice(EXPORT_FORMATS),
     default=None,
-    help="Write a spans export format instead of canonical JSONL (one example a line).",
+    help="Write a spans export format instead of copying the input records.",
 )
 @template_option()
 @tokenizer_option()
@@ -82,7 +82,8 @@ def subset(
 ) -> None:
     """Select N examples of DATA (several inputs are pooled) and write them with a manifest.
 
-    Several sizes or seeds write OUT-n1000-seed1.jsonl and so on; each output has
+    OUT's name says the format: .jsonl (.jsonl.gz, .jsonl.zst compressed), .json (a list)
+    or .parquet. Several sizes or seeds write OUT-n1000-seed1.jsonl and so on; each output has
     OUT.subset.json beside it (strategy, parameters, seed, input fingerprints, ids,
     length profile of the subset and of the parent). Same inputs and seed, same bytes.
 
@@ -93,7 +94,7 @@ def subset(
     """  # noqa: D301 - \b is click's no-rewrap marker
     from imdata.cli._common import check_outputs, command_line, load_inputs, say
     from imdata.data.tables import render_rows
-    from imdata.selection.manifest import manifest_path
+    from imdata.selection.manifest import check_copy_name, manifest_path
     from imdata.selection.subsets import SubsetOptions, score_check
     from imdata.selection.subsets import subset as select
 
@@ -102,6 +103,7 @@ def subset(
     # every other option is named like its SubsetOptions field, so click hands them over as one
     options = SubsetOptions(seed=seeds or (DEFAULT_SEED if seed is None else seed), **selection)
     check_outputs({"--rejects": rejects}, force=force, also={"-o": output})
+    check_copy_name(output, to=options.to, option="-o", command="subset")
     check = score_check(options.score_field) if options.strategy == "score" and options.score_field else None
     sets = load_inputs(data, fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects,
                        force=force, check=check)  # fmt: skip

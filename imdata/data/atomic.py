@@ -6,7 +6,9 @@ is tried, not guessed. Two destinations of one command must differ (an output, i
 manifest and its rejects file included). Content goes to a hidden temporary file
 ``.NAME.imdata-PID.part`` beside the target, created with the umask's permissions,
 flushed to disk (fsync) and renamed into place; a group of outputs (an output and its
-manifest) is renamed together after all are written. An error, Ctrl-C or SIGTERM removes
+manifest) is renamed together after all are written. A name ending in ``.gz`` is written
+gzip-compressed (no time stamp or file name in the header: same content, same bytes), one
+ending in ``.zst`` zstandard-compressed, the two compressions imdata reads. An error, Ctrl-C or SIGTERM removes
 the temporary files; those of a process that was killed outright are removed by the next
 run that writes into the same folder.
 
@@ -17,6 +19,8 @@ imdata.errors.OutputError: --rejects out.jsonl: is also -o; give each output its
 from __future__ import annotations
 
 import contextlib
+import gzip
+import io
 import os
 import shutil
 import signal
@@ -26,6 +30,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from imdata.data.output_names import compression
 from imdata.errors import OutputError
 
 _PART = ".part"
@@ -136,7 +141,7 @@ class Outputs:
     def __init__(self, *, force: bool) -> None:
         self.force = force
         self._parts: list[tuple[Path, Path, bool]] = []  # (temporary, target, is folder)
-        self._handles: list[IO[Any]] = []
+        self._handles: list[tuple[IO[Any], IO[bytes]]] = []  # (what the caller writes to, the file on disk)
 
     def _temp(self, target: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -150,8 +155,10 @@ class Outputs:
         tmp = self._temp(target)
         fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o666 & ~_umask())
         self._parts.append((tmp, target, False))
-        fh: IO[Any] = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="\n")
-        self._handles.append(fh)
+        raw: IO[bytes] = os.fdopen(fd, "wb")
+        packed = _compressed(raw, target)
+        fh: IO[Any] = packed if binary else io.TextIOWrapper(packed, encoding="utf-8", newline="\n")
+        self._handles.append((fh, raw))
         return fh
 
     def folder(self, path: str | os.PathLike[str]) -> Path:
@@ -190,10 +197,13 @@ class Outputs:
             self._restore()
 
     def _commit(self) -> None:
-        for fh in self._handles:
-            fh.flush()
-            os.fsync(fh.fileno())
-            fh.close()
+        for fh, raw in self._handles:
+            layer = fh.detach() if isinstance(fh, io.TextIOWrapper) else fh  # flushes the text
+            if layer is not raw:
+                layer.close()  # ends the compressed stream; the file below stays open
+            raw.flush()
+            os.fsync(raw.fileno())
+            raw.close()
         for tmp, _, is_folder in self._parts:
             if is_folder:
                 for f in tmp.rglob("*"):
@@ -209,12 +219,26 @@ class Outputs:
             _fsync_path(folder)
 
     def _discard(self) -> None:
-        for fh in self._handles:
-            with contextlib.suppress(OSError):
-                fh.close()
+        for handles in self._handles:
+            for fh in handles:
+                with contextlib.suppress(OSError, ValueError):
+                    fh.close()
         for tmp, _, is_folder in self._parts:
             with contextlib.suppress(OSError):
                 shutil.rmtree(tmp) if is_folder else tmp.unlink()
+
+
+def _compressed(raw: IO[bytes], target: Path) -> IO[bytes]:
+    """``raw`` behind the compressor ``target``'s name asks for; closing it leaves ``raw`` open."""
+    kind = compression(target)
+    if kind == "gzip":
+        # filename="" and mtime=0: no name or time in the header, so the same content gives the same bytes
+        return gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0)  # type: ignore[return-value]
+    if kind == "zstd":
+        import zstandard
+
+        return zstandard.ZstdCompressor().stream_writer(raw, closefd=False)
+    return raw
 
 
 def _is_write_error(exc: BaseException) -> bool:

@@ -16,6 +16,7 @@ from typing import Any, Literal, get_args
 
 from imdata.data import files
 from imdata.data.formats import DEFAULT_ROLE_MAP, FORMATS, FormatName
+from imdata.data.output_names import check_name
 from imdata.data.reading import Ids, format_of, record_examples, record_warnings
 from imdata.data.reading import OnError as OnError
 from imdata.data.records import Example, Role, content_id, json_default
@@ -87,6 +88,7 @@ class SkipLog:
 
     def write(self, path: str, *, force: bool = False) -> None:
         """Write the rejected records as JSONL: ``{"path", "where", "reason", "message", "record"}``."""
+        check_rejects_name(path)
         with files.atomic_output(path, force=force) as fh:
             for r in self.rejected:
                 raw = r.raw if not files.is_bad(r.raw) else None
@@ -113,6 +115,11 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.examples)
+
+
+def check_rejects_name(path: str) -> None:
+    """Refuse a rejects file name that says a format other than JSONL, before any work."""
+    check_name(path, option="--rejects", writes="the rejects file is JSONL", fix="name it .jsonl or .jsonl.gz")
 
 
 def dataset_name(path: str) -> str:

@@ -119,11 +119,14 @@ def spans(
     import orjson
 
     from imdata.data.atomic import check_destinations
+    from imdata.data.output_names import container
     from imdata.export.exporter import resolve_template
     from imdata.labels.tokens import load_tokenizer
 
-    if not output.lower().endswith((".jsonl", ".json", ".ndjson")):
-        raise OptionError(f"{output}: --engine ray writes JSONL; name the output *.jsonl (or use --engine local)")
+    if container(output) not in ("jsonl", "json"):
+        raise OptionError(
+            f"{output}: --engine ray writes JSONL; name the output *.jsonl or *.jsonl.gz (or use --engine local)"
+        )
     if to == "hf" and tokenizer is None:
         raise OptionError("--to hf writes token ids and labels, so it needs --tokenizer")
     if max_length is not None and tokenizer is None:

@@ -25,6 +25,7 @@ from imdata import __version__
 from imdata.choices import EXPORT_FORMATS, ExportFormat
 from imdata.data.atomic import Outputs, check_destinations
 from imdata.data.dataset import Dataset, SkipLog, Stream
+from imdata.data.output_names import check_name, container
 from imdata.data.records import Example, Message, json_default
 from imdata.errors import OptionError
 from imdata.labels.labelling import IGNORE_INDEX, LossMode, Tokenized, tokenize_examples, truncate
@@ -100,6 +101,7 @@ def spans(
         date: the day ``strftime_now`` reports (``--date``); default a fixed day.
     """
     _check_options(to, tokenizer, max_length)
+    check_spans_name(output, to=to, option="output")
     tok = load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
     tmpl = resolve_template(template, tok, eot=eot, date=date)
     if isinstance(data, Stream):
@@ -240,8 +242,18 @@ def _source(data: Any) -> tuple[Iterable[Example], dict[str, str], dict[str, str
 
 
 def _is_file_name(path: Path) -> bool:
-    name = path.name.lower()
-    return name.endswith((".jsonl", ".json", ".ndjson"))
+    return container(path) in ("jsonl", "json")
+
+
+def check_spans_name(output: str | os.PathLike[str], *, to: str, option: str) -> None:
+    """Refuse an output name that says a format other than JSONL (or, for ``hf``, a folder), before any work."""
+    if to == "hf":
+        check_name(output, option=option, writes="spans --to hf writes token-id JSONL or a datasets folder",
+                   fix="name it .jsonl or .jsonl.gz, or give a folder name with no suffix")  # fmt: skip
+    else:
+        writes = "spans writes span JSONL" if to == "spans" else f"spans --to {to} writes {to} JSONL"
+        check_name(output, option=option, writes=writes,
+                   fix="name it .jsonl or .jsonl.gz, or use --to hf for a datasets folder")  # fmt: skip
 
 
 def merge_reports(counts: Iterator[dict[str, int]] | Any) -> dict[str, int]:
@@ -403,5 +415,6 @@ __all__ = [
     "ExportReport",
     "IGNORE_INDEX",
     "SCHEMA_VERSION",
+    "check_spans_name",
     "spans",
 ]

@@ -22,6 +22,7 @@ from typing import Any
 from imdata.choices import PromptForm
 from imdata.data import files
 from imdata.data.dataset import Dataset
+from imdata.data.output_names import check_name
 from imdata.data.records import Example, Message
 from imdata.templates.builtin import get_template
 from imdata.templates.rendered import Template
@@ -55,6 +56,11 @@ def prompt_row(example: Example, template: Template, *, form: PromptForm = "prom
     return {"id": example.id, "prompt": template.render_prompt(msgs)}
 
 
+def check_prompts_name(output: str, *, option: str) -> None:
+    """Refuse an output name that says a format other than JSONL, before any work."""
+    check_name(output, option=option, writes="prompts writes prompt JSONL", fix="name it .jsonl or .jsonl.gz")
+
+
 def prompts(
     data: Dataset | Iterable[Dataset],
     *,
@@ -67,6 +73,7 @@ def prompts(
 
     Examples without a user turn cannot be prompted; they are counted as ``no-user-turn``.
     """
+    check_prompts_name(output, option="output")
     tmpl = get_template(template)
     sets = [data] if isinstance(data, Dataset) else list(data)
     skipped: dict[str, int] = {}

@@ -27,6 +27,7 @@ import orjson
 from imdata import __version__
 from imdata.data.dataset import Dataset
 from imdata.data.files import atomic_output
+from imdata.data.output_names import check_name, container
 from imdata.data.records import Example, json_default
 from imdata.errors import DataError, OptionError
 
@@ -301,21 +302,28 @@ def write_examples(
     template: str = "tulu",
     tokenizer: str | None = None,
     force: bool = False,
+    inputs: Sequence[str | os.PathLike[str]] = (),
 ) -> None:
     """Write a selection: the input records unchanged (default), canonical JSONL, or a ``spans`` format.
 
     ``to=None`` writes each example's input record as it was read (Alpaca stays Alpaca with
     its ``input``, ShareGPT stays ShareGPT; a JSONL line byte for byte), one a line, or as a
-    JSON list when ``path`` ends in ``.json``. ``to="messages"`` writes imdata's canonical
-    form (:meth:`Example.to_dict`, which reads back to the same examples). Any other ``to``
-    is a format of :func:`imdata.export.exporter.spans` (``spans``, ``hf``, ``axolotl``), which
-    writes its own ``.manifest.json`` beside the file.
+    JSON list when ``path`` ends in ``.json``, or as a Parquet file of the records as parsed
+    when it ends in ``.parquet`` (columns of Parquet ``inputs`` keep their Arrow types).
+    ``to="messages"`` writes imdata's canonical form (:meth:`Example.to_dict`, which reads
+    back to the same examples). Any other ``to`` is a format of
+    :func:`imdata.export.exporter.spans` (``spans``, ``hf``, ``axolotl``), which writes its
+    own ``.manifest.json`` beside the file. A ``.gz`` or ``.zst`` name is compressed.
     """
+    check_copy_name(path, to=to, option="output", command="write_examples")
     if to is None or to == "messages":
+        kind = container(path)
+        if kind == "parquet":
+            _write_parquet(examples, path, to=to, force=force, inputs=inputs)
+            return
         lines = record_lines(examples) if to is None else (_dump(ex.to_dict()) for ex in examples)
-        as_list = Path(path).name.lower().endswith(".json")
         with atomic_output(path, force=force, binary=True) as fh:
-            if as_list:
+            if kind == "json":
                 fh.write(b"[\n" + b",\n".join(lines) + b"\n]\n")
             else:
                 for line in lines:
@@ -333,6 +341,35 @@ def write_examples(
     )
 
 
+def check_copy_name(path: str | os.PathLike[str], *, to: str | None, option: str, command: str) -> None:
+    """Refuse an output name that says a format ``command`` cannot write with ``to``, before any work."""
+    if to is None or to == "messages":
+        what = "the selected records" if to is None else "canonical messages"
+        check_name(path, option=option, writes=f"{command} writes {what} as JSONL, a JSON list or Parquet",
+                   fix="name it .jsonl, .jsonl.gz, .jsonl.zst, .json or .parquet",
+                   allowed=("jsonl", "json", "parquet"))  # fmt: skip
+    else:
+        check_name(path, option=option, writes=f"{command} --to {to} writes JSONL",
+                   fix="name it .jsonl or .jsonl.gz, or leave out --to to copy the records")  # fmt: skip
+
+
+def _write_parquet(
+    examples: Sequence[Example],
+    path: str | os.PathLike[str],
+    *,
+    to: str | None,
+    force: bool,
+    inputs: Sequence[str | os.PathLike[str]],
+) -> None:
+    """The selected records (or their canonical form) as one Parquet file, built before anything is written."""
+    from imdata.data.record_table import parquet_types, records_table, write_parquet
+
+    rows = list(selected_records(examples)) if to is None else [ex.to_dict() for ex in examples]
+    table = records_table(rows, output=path, types=parquet_types(inputs) if to is None else None)
+    with atomic_output(path, force=force, binary=True) as fh:
+        write_parquet(table, fh, output=path)
+
+
 def record_lines(examples: Sequence[Example]) -> Iterator[bytes]:
     """The input record of each example as one JSON line, unchanged.
 
@@ -341,26 +378,42 @@ def record_lines(examples: Sequence[Example]) -> Iterator[bytes]:
     (``seed`` instances) is written once with the selected instances. An example built in
     Python, with no record behind it, is written in the canonical form.
     """
+    for record, text in _records(examples):
+        yield text if text is not None else _dump(record)
+
+
+def selected_records(examples: Sequence[Example]) -> Iterator[Any]:
+    """The input record of each example as parsed, as :func:`record_lines` writes them.
+
+    A record holding several examples (``seed`` instances) comes once, with the selected
+    instances; an example with no record behind it comes in its canonical form.
+    """
+    for record, _ in _records(examples):
+        yield record
+
+
+def _records(examples: Sequence[Example]) -> Iterator[tuple[Any, bytes | None]]:
+    """Each written record as parsed, with its stored bytes where it is written unchanged."""
     i = 0
     while i < len(examples):
         ex = examples[i]
         o = ex.origin
         i += 1
         if o is None:
-            yield _dump(ex.to_dict())
+            yield ex.to_dict(), None
             continue
         if o.part is None:
-            yield o.text if o.text is not None else _dump(o.record)
+            yield o.record, o.text
             continue
         parts = [o.part]
         while i < len(examples) and (nxt := examples[i].origin) is not None and nxt.record is o.record:
             parts.append(nxt.part)  # type: ignore[arg-type]
             i += 1
         instances = o.record["instances"]
-        if o.text is not None and parts == list(range(len(instances))):
-            yield o.text
+        if parts == list(range(len(instances))):
+            yield o.record, o.text
         else:
-            yield _dump({**o.record, "instances": [instances[k] for k in parts]})
+            yield {**o.record, "instances": [instances[k] for k in parts]}, None
 
 
 def _dump(obj: Any) -> bytes:

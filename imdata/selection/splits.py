@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from imdata.choices import DEFAULT_SEED, LEAK_ACTIONS, LeakAction
+from imdata.choices import DEFAULT_SEED, LEAK_ACTIONS, PART_SUFFIXES, LeakAction
 from imdata.data.records import Example
 from imdata.errors import ImdataError, OptionError, OutputError
 from imdata.selection.manifest import (
@@ -117,6 +117,8 @@ class SplitOptions:
         template: the template lengths are measured under (words, the paper's unit).
         tokenizer: measure lengths in this tokenizer's tokens instead of words.
         to: write a ``spans`` export format instead of canonical JSONL.
+        suffix: how each part file is named, and so written: ``.jsonl`` (``.gz``, ``.zst``
+            compressed), ``.json`` (a list) or ``.parquet`` (the records' columns).
     """
 
     by: str | None = None
@@ -130,6 +132,18 @@ class SplitOptions:
     template: str = "tulu"
     tokenizer: str | None = None
     to: str | None = None
+    suffix: str = ".jsonl"
+
+
+def check_suffix(suffix: str, to: str | None) -> None:
+    """Refuse a part suffix that is unknown or names a format ``to`` cannot be written in, before any work."""
+    if suffix not in PART_SUFFIXES:
+        raise OptionError(f"--suffix {suffix}: expected one of {', '.join(PART_SUFFIXES)}")
+    if to not in (None, "messages") and suffix == ".parquet":
+        raise OptionError(
+            f"--suffix .parquet: split --to {to} writes JSONL; use --suffix .jsonl or .jsonl.gz, "
+            "or leave out --to to copy the records"
+        )
 
 
 def split(
@@ -148,6 +162,7 @@ def split(
     tokenizer: str | None = None,
     output: str | os.PathLike[str] | None = None,
     to: str | None = None,
+    suffix: str = ".jsonl",
     force: bool = False,
     command: str | None = None,
 ) -> SplitReport:
@@ -156,17 +171,19 @@ def split(
     ``data`` is one or more loaded datasets (pooled in order) or a list of examples. The
     split options are the fields of :class:`SplitOptions` (documented there), given as
     keyword arguments or as one ``options`` object, not both. ``output`` is a folder to write
-    one JSONL per part and ``manifest.json`` into; ``force`` writes into a folder that already
-    holds files, overwriting them. ``command`` is the command line recorded in the manifest
+    one file per part (``bucket-1.jsonl`` ..., named with ``suffix``) and ``manifest.json``
+    into; ``force`` writes into a folder that already holds files, overwriting them.
+    ``command`` is the command line recorded in the manifest
     (default: the equivalent Python call).
     """
     keywords = SplitOptions(by=by, buckets=buckets, edges=edges, equal_size=equal_size, holdout=holdout, seed=seed,
                             leaks=leaks, leak_threshold=leak_threshold, template=template, tokenizer=tokenizer,
-                            to=to)  # fmt: skip
+                            to=to, suffix=suffix)  # fmt: skip
     if options is not None and keywords != SplitOptions():
         raise OptionError("give the split options as keyword arguments or as one SplitOptions, not both")
     o = options or keywords
     k = _check(o.by, o.buckets, o.edges, o.equal_size, o.holdout, o.leaks)
+    check_suffix(o.suffix, o.to)
     pl_ = pool(data)
     m = measure(pl_.examples, template=o.template, tokenizer=o.tokenizer)
     out_dir = _check_dir(output, force) if output is not None else None
@@ -181,11 +198,12 @@ def split(
         for p in parts:
             write_examples(
                 p.examples,
-                out_dir / f"{p.name}.jsonl",
+                out_dir / f"{p.name}{o.suffix}",
                 to=o.to,
                 template=o.template,
                 tokenizer=o.tokenizer,
                 force=force,
+                inputs=[i.path for i in pl_.inputs],
             )
         man.write(out_dir / MANIFEST_NAME, force=force)
     return SplitReport(tuple(parts), man, held.report, held.moved, str(out_dir) if out_dir else None, tuple(warnings))
@@ -333,7 +351,7 @@ def _manifest(
     for p in parts:
         profile[p.name] = length_profile(m.take(np.array([pos[ex.id] for ex in p.examples], dtype=np.int64)))
     extra: dict[str, Any] = {
-        "files": {p.name: f"{p.name}.jsonl" for p in parts},
+        "files": {p.name: f"{p.name}{o.suffix}" for p in parts},
         "sources": {p.name: pl_.mix([pos[ex.id] for ex in p.examples]) for p in parts},
         "command": command,
     }
@@ -438,4 +456,4 @@ def _check_dir(output: str | os.PathLike[str], force: bool) -> Path:
     return out
 
 
-__all__ = ["split", "SplitOptions", "SplitReport", "Part", "LEAK_ACTIONS"]
+__all__ = ["split", "SplitOptions", "SplitReport", "Part", "LEAK_ACTIONS", "check_suffix"]

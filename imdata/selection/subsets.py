@@ -50,6 +50,7 @@ from imdata.selection.manifest import (
     Measures,
     Pool,
     api_call,
+    check_copy_name,
     field_values,
     length_profile,
     manifest_path,
@@ -195,6 +196,8 @@ def subset(
                              strict=strict, template=template, tokenizer=tokenizer, to=to)  # fmt: skip
     opts = _one_of(options, keywords)
     params = _check_options(opts)
+    if output is not None:
+        check_copy_name(output, to=opts.to, option="output", command="subset")
     pl_ = pool(data)
     m = measure(pl_.examples, template=opts.template, tokenizer=opts.tokenizer)
     eligible, scores, groups = _eligible(pl_.examples, m, opts)
@@ -205,7 +208,7 @@ def subset(
     draw = _Draw(opts, pl_, m, eligible, scores, groups, params, tuple(warnings), output, command)
     subsets = [draw.subset(k, s, order) for s in opts.seeds for k, order in draw.orders(s)]
     if output is not None:
-        _write(subsets, opts, force)
+        _write(subsets, opts, force, [i.path for i in pl_.inputs])
     return SubsetReport(opts.strategy, len(pl_.examples), int(eligible.size), tuple(subsets), tuple(warnings))
 
 
@@ -330,13 +333,12 @@ class _Draw:
         return _output_name(self.output, k, seed, len(self.opts.sizes) > 1, len(self.opts.seeds) > 1)
 
 
-def _write(subsets: Sequence[Subset], opts: SubsetOptions, force: bool) -> None:
+def _write(subsets: Sequence[Subset], opts: SubsetOptions, force: bool, inputs: list[str]) -> None:
     """Write every subset and its manifest (after all were made, so a bad option writes nothing)."""
     for sub in subsets:
         assert sub.output is not None  # set by _Draw.subset whenever there is an output
-        write_examples(
-            sub.examples, sub.output, to=opts.to, template=opts.template, tokenizer=opts.tokenizer, force=force
-        )
+        write_examples(sub.examples, sub.output, to=opts.to, template=opts.template, tokenizer=opts.tokenizer,
+                       force=force, inputs=inputs)  # fmt: skip
         sub.manifest.write(manifest_path(sub.output, "subset"), force=force)
 
 
@@ -543,6 +545,6 @@ def _output_name(output: str | os.PathLike[str], k: int, seed: int, many_n: bool
     tag = (f"-n{k}" if many_n else "") + (f"-seed{seed}" if many_seeds else "")
     if not tag:
         return str(p)
-    suffix = "".join(s for s in p.suffixes[-2:] if s in (".jsonl", ".json", ".gz", ".zst"))
+    suffix = "".join(s for s in p.suffixes[-2:] if s.lower() in (".jsonl", ".json", ".parquet", ".gz", ".zst"))
     stem = p.name[: len(p.name) - len(suffix)] if suffix else p.name
     return str(p.with_name(stem + tag + suffix))
