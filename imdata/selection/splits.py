@@ -195,18 +195,16 @@ def split(
     command = command or api_call("split", pl_.inputs, {**params, "seed": o.seed, "output": _name(output)})
     man = _manifest(pl_, m, parts, o, params, held, tuple(notes + warnings), command)
     if out_dir is not None:
-        for p in parts:
-            write_examples(
-                p.examples,
-                out_dir / f"{p.name}{o.suffix}",
-                to=o.to,
-                template=o.template,
-                tokenizer=o.tokenizer,
-                force=force,
-                inputs=[i.path for i in pl_.inputs],
-            )
-        man.write(out_dir / MANIFEST_NAME, force=force)
+        _write(out_dir, parts, man, o, [i.path for i in pl_.inputs], force)
     return SplitReport(tuple(parts), man, held.report, held.moved, str(out_dir) if out_dir else None, tuple(warnings))
+
+
+def _write(out: Path, parts: Sequence[Part], man: Manifest, o: SplitOptions, inputs: list[str], force: bool) -> None:
+    """Write every part as ``NAME + suffix`` and the manifest into the folder ``out``."""
+    for p in parts:
+        write_examples(p.examples, out / f"{p.name}{o.suffix}", to=o.to, template=o.template,
+                       tokenizer=o.tokenizer, force=force, inputs=inputs)  # fmt: skip
+    man.write(out / MANIFEST_NAME, force=force)
 
 
 @dataclass(frozen=True)
