@@ -451,8 +451,10 @@ def nonfinite_numbers(ex: Example, path: str, where: str) -> list[DataError]:
     that copy records (``subset``, ``split``, rejects) write the value as read, exports that
     re-encode them (``spans``, ``--to messages``) write ``null``. One warning per record.
     """
-    places = [(k, v) for k, v in ex.meta.items()]
-    places += [(f"{n}.{k}", v) for n, m in zip(field_names(ex), ex.messages, strict=True) for k, v in m.extra.items()]
+    places = [(k, v) for k, v in ex.meta.items() if not isinstance(v, str)]
+    if any(m.extra for m in ex.messages):  # the field names are built only where a turn has keys
+        names = field_names(ex)
+        places += [(f"{n}.{k}", v) for n, m in zip(names, ex.messages, strict=True) for k, v in m.extra.items()]
     for name, value in places:
         found = _nonfinite(value, name, 0)
         if found is not None:

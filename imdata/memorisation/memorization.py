@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -349,7 +349,9 @@ def _nearest(
 
     def texts() -> Iterator[str]:
         for ex in reader:
-            buffer.append(ex)
+            # the record as read (parsed, and a JSONL line's bytes) is not reported: only the
+            # example waits in the buffer, about half the memory of a shard in flight
+            buffer.append(replace(ex, origin=None) if ex.origin is not None else ex)
             yield ex.first_output
 
     def keep(start: int, refs: Sequence[str], index: IntArray) -> None:

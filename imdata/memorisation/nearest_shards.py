@@ -7,9 +7,9 @@ a later shard winning only with a higher score. So the result is the brute-force
 highest sacrebleu sentence BLEU, ties to the earliest training example) while memory follows
 the shard, not the training side.
 
-The shards are searched in waves of as many shards as workers, the first shard alone: the
-best exact score per output of all earlier shards is the floor a wave must beat, so later
-shards score little with sacrebleu. (The waves depend on ``workers`` only: the same
+The first shard is searched first (its outputs split over the workers), then the others in
+waves of as many shards as workers: the best exact score per output of all earlier shards
+is the floor a wave must beat, so later shards score little with sacrebleu. (The waves depend on ``workers`` only: the same
 workers, the same sacrebleu calls, on either engine.) A search does not walk the
 postings of an output's common n-grams ("the", ", and"), the longest ones: the rare n-grams'
 matches are counted from their postings and the common ones' are bounded by their count in
@@ -30,7 +30,7 @@ import multiprocessing
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
@@ -45,8 +45,8 @@ from imdata.memorisation.nearest import _MIX, _SLACK, ORDER, FloatArray, IntArra
 #: a shard closes at this many references (at most 2**16: a posting packs its reference in
 #: 16 bits) or characters, whichever comes first; the first shard, searched alone for the
 #: first floors, is a quarter of that
-SHARD_EXAMPLES = 40_000
-SHARD_CHARS = 24_000_000
+SHARD_EXAMPLES = 20_000
+SHARD_CHARS = 12_000_000
 #: an n-gram whose postings cover more than 1/_COMMON of a shard is common: bounded, not walked
 _COMMON = 64
 #: references whose estimate is made exact before the first sacrebleu score of a shard
@@ -115,16 +115,17 @@ class _Table:
         new[1:] = packed[1:] != packed[:-1]
         starts = np.flatnonzero(new)
         del new
-        self.counts = np.diff(np.append(starts, len(packed))).astype(np.float64)
+        # a shard's memory is these arrays: 8 + 4 bytes a posting, 16 a distinct n-gram
+        self.counts = np.diff(np.append(starts, len(packed))).astype(np.uint32)
         self.packed = packed[starts]
         del packed, starts
-        self.refs = (self.packed & _LOW).astype(np.int64)
         keys = self.packed >> np.uint64(16)
         first = np.ones(len(keys), bool)
         first[1:] = keys[1:] != keys[:-1]
-        self.key_start = np.flatnonzero(first)
-        self.keys = keys[self.key_start]
-        self.key_end = np.append(self.key_start[1:], len(keys))
+        #: the postings of key ``k`` are ``packed[bounds[k]:bounds[k + 1]]``
+        self.bounds = np.append(np.flatnonzero(first), len(keys))
+        self.keys = keys[self.bounds[:-1]]
+        del keys, first
 
     def lookup(self, keys: KeyArray, counts: IntArray) -> tuple[IntArray, IntArray]:
         """Key positions of the ``keys`` found here, and their counts in the output."""
@@ -135,12 +136,18 @@ class _Table:
         hit = self.keys[pos] == keys
         return pos[hit], counts[hit]
 
+    def postings(self, pos: IntArray) -> IntArray:
+        """How many references hold each key at ``pos``."""
+        out: IntArray = self.bounds[pos + 1] - self.bounds[pos]
+        return out
+
     def walk(self, pos: IntArray, hc: IntArray) -> tuple[IntArray, FloatArray]:
         """The (reference, clipped match) postings of the keys at ``pos``."""
-        lo, hi = self.key_start[pos], self.key_end[pos]
+        lo, hi = self.bounds[pos], self.bounds[pos + 1]
         lens = hi - lo
         offsets = np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
-        return self.refs[offsets], np.minimum(self.counts[offsets], np.repeat(hc, lens))
+        refs = (self.packed[offsets] & _LOW).astype(np.int64)
+        return refs, np.minimum(self.counts[offsets], np.repeat(hc, lens)).astype(np.float64)
 
     def find(self, pos: IntArray, hc: IntArray, refs: IntArray) -> FloatArray:
         """Clipped matches of the keys at ``pos`` in the references ``refs`` only (binary search)."""
@@ -224,7 +231,7 @@ class _Matches:
         self.common: list[tuple[IntArray, IntArray]] = []
         for k, t in enumerate(index.tables):
             pos, hc = t.lookup(*q.grams[k])
-            is_common = (t.key_end[pos] - t.key_start[pos]) * _COMMON > n
+            is_common = t.postings(pos) * _COMMON > n
             self.common.append((pos[is_common], hc[is_common]))
             d, w = t.walk(pos[~is_common], hc[~is_common])
             docs.append(d * ORDER + k)
@@ -247,7 +254,7 @@ class _Matches:
             t = index.tables[k]
             if not len(pos):
                 continue
-            if len(pos) * len(cand) * 8 < int((t.key_end[pos] - t.key_start[pos]).sum()) + index.n:
+            if len(pos) * len(cand) * 8 < int(t.postings(pos).sum()) + index.n:
                 rows[:, k] += t.find(pos, hc, cand)
             else:
                 d, w = t.walk(pos, hc)
@@ -316,13 +323,12 @@ def stream_nearest(
     parts = shards(references, max_examples=max_examples, max_chars=max_chars)
     first = next(parts, None)
     if first is not None:
-        queries = [_Query(o) for o in outputs]
-        merged.add(first, search_shard(queries, first))
         n_workers = default_workers() if workers is None else max(1, workers)
         if engine == "ray":
+            merged.add(first, search_shard([_Query(o) for o in outputs], first))
             _on_ray(list(outputs), parts, merged, n_workers)
         else:
-            _on_pool(queries, list(outputs), parts, merged, n_workers)
+            _on_pool(list(outputs), first, parts, merged, n_workers)
     return StreamNearest(merged.index, merged.bleu, merged.scored, merged.start, merged.shards)
 
 
@@ -357,24 +363,43 @@ def _search_task(refs: list[str], floors: FloatArray) -> ShardBest:
     return search_shard(_QUERIES, refs, floors)
 
 
+def _first_task(refs: list[str], lo: int, hi: int) -> ShardBest:
+    """The first shard (no floors yet) for the outputs ``lo:hi``: its search is split by output."""
+    return search_shard(_QUERIES[lo:hi], refs)
+
+
+def _first_on_pool(pool: ProcessPoolExecutor, refs: list[str], n: int, workers: int) -> list[Future[ShardBest]]:
+    cuts = np.linspace(0, n, workers + 1).astype(int).tolist()
+    return [pool.submit(_first_task, refs, a, b) for a, b in itertools.pairwise(cuts)]
+
+
+def _joined(jobs: list[Future[ShardBest]]) -> ShardBest:
+    found = [f.result() for f in jobs]
+    return ShardBest(
+        np.concatenate([f.index for f in found]), np.concatenate([f.bleu for f in found]), sum(f.scored for f in found)
+    )
+
+
 def _waves(parts: Iterator[list[str]], size: int) -> Iterator[list[list[str]]]:
     while wave := list(itertools.islice(parts, size)):
         yield wave
 
 
-def _on_pool(
-    queries: list[_Query], outputs: list[str], parts: Iterator[list[str]], merged: _Merge, workers: int
-) -> None:
+def _on_pool(outputs: list[str], first: list[str], parts: Iterator[list[str]], merged: _Merge, workers: int) -> None:
+    """The first shard split by output over ``workers`` processes, then the rest a wave at a time."""
     waves = _waves(parts, workers)
     if workers == 1:
-        for refs in itertools.chain.from_iterable(waves):
-            merged.add(refs, search_shard(queries, refs, merged.bleu.copy()))
+        queries = [_Query(o) for o in outputs]
+        for refs in itertools.chain([first], itertools.chain.from_iterable(waves)):
+            merged.add(refs, search_shard(queries, refs, merged.bleu.copy() if merged.shards else None))
         return
     # spawn, not fork: the parent may hold polars/duckdb threads
     ctx = multiprocessing.get_context("spawn")
     try:
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(outputs,)) as pool:
-            wave: list[list[str]] | None = next(waves, None)
+            first_jobs = _first_on_pool(pool, first, len(outputs), workers)
+            wave: list[list[str]] | None = next(waves, None)  # read while the first shard is searched
+            merged.add(first, _joined(first_jobs))
             while wave is not None:
                 floors = merged.bleu.copy()
                 futures = [pool.submit(_search_task, refs, floors) for refs in wave]
