@@ -218,19 +218,49 @@ def _describe(e: BaseException) -> str:
 # --- parsers -----------------------------------------------------------------------------
 
 # a \\ud800-\\udfff escape may be a lone surrogate; 20+ digits may be an integer of 2^64 or more
-_SUSPECT = re.compile(r"\\[uU][dD][89a-fA-F]|\d{20}")
+_SURROGATE = re.compile(r"\\[uU][dD][89a-fA-F]")
 _INT_RANGE = (-(1 << 63), (1 << 64) - 1)
+
+
+class _OutOfRange(Exception):
+    """An integer literal outside the 64-bit range: the record is read again and checked whole."""
+
+
+def _checked_int(text: str) -> int:
+    # the parser's hook for integer literals: far cheaper than searching every text for 20 digits
+    value = int(text)
+    if not _INT_RANGE[0] <= value <= _INT_RANGE[1]:
+        raise _OutOfRange
+    return value
+
+
+_CHECKED = json.JSONDecoder(parse_int=_checked_int)
+_PLAIN = json.JSONDecoder()
+
+
+def _raw_decode(text: str, pos: int) -> tuple[Any, int, bool]:
+    """``JSONDecoder.raw_decode``, and whether the value must be checked (an integer out of range)."""
+    try:
+        value, end = _CHECKED.raw_decode(text, pos)
+        return value, end, False
+    except _OutOfRange:
+        value, end = _PLAIN.raw_decode(text, pos)
+        return value, end, True
 
 
 def parse_json(text: str) -> Any:
     """One JSON value, or a ``_Bad`` saying why it cannot be a record (syntax, nesting, surrogate, integer)."""
+    big = False
     try:
-        value = json.loads(text)
+        try:
+            value = _CHECKED.decode(text)  # json.loads(text), integers checked as they are read
+        except _OutOfRange:
+            value, big = json.loads(text), True
     except json.JSONDecodeError as e:
         return _Bad("malformed-json", f"is not valid JSON ({e.msg} at column {e.colno})", "fix or remove the line")
     except RecursionError:
         return _Bad("too-deep", "nests too deeply to be read", "flatten the record or remove it")
-    if _SUSPECT.search(text):
+    if big or _SURROGATE.search(text):
         return _check_value(value)
     return value
 
@@ -356,7 +386,6 @@ class _JsonList:
         return self.buf
 
     def records(self) -> Iterator[RawRecord]:
-        decoder = json.JSONDecoder()
         self.skip_ws()
         if self.pos >= len(self.buf) or self.buf[self.pos] != "[":
             self.whole = self._rest()
@@ -380,7 +409,7 @@ class _JsonList:
                 self.skip_ws()
             while True:  # more() may drop parsed text and move self.pos: read it afresh each time
                 try:
-                    value, end = decoder.raw_decode(self.buf, self.pos)
+                    value, end, big = _raw_decode(self.buf, self.pos)
                     if end < len(self.buf) or self.eof:
                         break
                 except json.JSONDecodeError as e:
@@ -397,7 +426,7 @@ class _JsonList:
                 return
             text = self.buf[self.pos : end]
             self.pos = end
-            yield RawRecord(f"record {n}", n, _check_value(value) if _SUSPECT.search(text) else value)
+            yield RawRecord(f"record {n}", n, _check_value(value) if big or _SURROGATE.search(text) else value)
 
 
 def _is_turn(value: Any) -> bool:

@@ -45,8 +45,8 @@ from imdata.memorisation.nearest import _MIX, _SLACK, ORDER, FloatArray, IntArra
 #: a shard closes at this many references (at most 2**16: a posting packs its reference in
 #: 16 bits) or characters, whichever comes first; the first shard, searched alone for the
 #: first floors, is a quarter of that
-SHARD_EXAMPLES = 20_000
-SHARD_CHARS = 12_000_000
+SHARD_EXAMPLES = 15_000
+SHARD_CHARS = 9_000_000
 #: an n-gram whose postings cover more than 1/_COMMON of a shard is common: bounded, not walked
 _COMMON = 64
 #: references whose estimate is made exact before the first sacrebleu score of a shard
