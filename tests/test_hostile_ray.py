@@ -107,9 +107,10 @@ KINDS["parquet-date"] = ("t.parquet", lambda p: p.write_bytes(_parquet(DATED)))
 KINDS["parquet-date-binary"] = ("b.parquet", lambda p: p.write_bytes(_parquet(DATED_BLOBS)))
 
 
-def _spans(data: Path, out: Path, engine: str) -> tuple[int, str, bytes, list[dict[str, object]]]:
+def _spans(data: Path, out: Path, engine: str, *extra: str) -> tuple[int, str, bytes, list[dict[str, object]]]:
     target, rejects = out / f"{engine}.jsonl", out / f"{engine}.rejects.jsonl"
-    argv = ["spans", str(data), "-o", str(target), "--on-error", "skip", "--rejects", str(rejects), "--engine", engine]
+    argv = ["spans", str(data), "-o", str(target), "--on-error", "skip", "--rejects", str(rejects), "--engine", engine,
+            *extra]  # fmt: skip
     res = CliRunner().invoke(main, argv)
     assert res.exception is None or isinstance(res.exception, SystemExit), res.output
     rej = [json.loads(x) for x in rejects.read_text().splitlines()] if rejects.exists() else []
@@ -219,3 +220,22 @@ def test_a_spill_folder_holding_files_is_refused(ray_session: None, tmp_path: Pa
                                     "--spill", str(tmp_path / "new")])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["0000-d"]
+
+
+@pytest.mark.slow
+def test_a_record_the_template_refuses_is_skipped_by_both_engines(ray_session: None, tmp_path: Path) -> None:
+    # Mistral's own template raises on two user turns in a row: a bad record, not a failed run
+    mistral = Path(__file__).parent / "fixtures" / "templates" / "mistral-v0.2.jinja"
+
+    def turns(*pairs: tuple[str, str]) -> list[dict[str, str]]:
+        return [{"role": r, "content": c} for r, c in pairs]
+
+    rows = [chat(1), {"id": "two-users", "messages": turns(("user", "A"), ("user", "B"), ("assistant", "C"))},
+            chat(2), {"id": "sys", "messages": turns(("system", "S"), ("user", "Q"), ("assistant", "R"))}]  # fmt: skip
+    data = tmp_path / "chat.jsonl"
+    data.write_text(_lines(rows))
+    local, ray = (_spans(data, tmp_path, e, "-t", str(mistral)) for e in ("local", "ray"))
+    assert local[0] == ray[0] == 0, (local[1], ray[1])
+    assert local[2] == ray[2] and len(local[2].splitlines()) >= 2
+    assert [(r["where"], r["reason"]) for r in local[3]] == [(r["where"], r["reason"]) for r in ray[3]]
+    assert [(r["where"], r["reason"]) for r in ray[3]] == [("line 2", "template-raised"), ("line 4", "template-raised")]

@@ -226,14 +226,15 @@ class _Reader:
                 self.log.warn(warning)
             out = ex if new == ex.id else replace(ex, id=new)
             if self.check is not None:
-                _check(self.check, out, self.path, rec.where)
+                check_example(self.check, out, self.path, rec.where)
             kept.append(out)
         for _, w in record_warnings(kept, self.path, rec.where):
             self.log.warn(w)
         return kept
 
 
-def _check(check: Callable[[Example], object], ex: Example, path: str, where: str) -> None:
+def check_example(check: Callable[[Example], object], ex: Example, path: str, where: str) -> None:
+    """Call ``check`` on ``ex``: what it refuses is a bad record named by file and place (both engines)."""
     try:
         check(ex)
     except DataError as err:  # a check names the field; the record's place is known here

@@ -90,15 +90,35 @@ def stage(batch: pa.Table, spec: StageSpec) -> pa.Table:
         except DataError as err:
             logs.append(_log(p, rec.index, 0, "skip", err, raw))
             continue
-        named = []
-        for sub, ex in enumerate(made):
+        named, ids = [], []
+        for ex in made:
             cid = content_id(ex.messages)
             named.append(ex if ex.id else replace(ex, id=cid))
-            keys.append((p, rec.index, sub, cid, bool(ex.id), rec.where))
+            ids.append((cid, bool(ex.id)))
+        refused = _refused(named, spec, path, rec.where)
+        if refused is not None:  # the record is left out whole, as --engine local leaves it
+            logs.append(_log(p, rec.index, 0, "skip", refused, raw))
+            continue
+        keys.extend((p, rec.index, sub, cid, own, rec.where) for sub, (cid, own) in enumerate(ids))
         logs.extend(_log(p, rec.index, k, "warn", w, None) for k, w in record_warnings(named, path, rec.where))
         examples.extend(named)
     rows = _profile_rows(examples, spec) if spec.task == "profile" else _span_rows(examples, spec)
     return _with_keys(rows, keys, logs)
+
+
+def _refused(examples: list[Example], spec: StageSpec, path: str, where: str) -> DataError | None:
+    """For a span export, why the chat template refuses one of a record's examples (else None)."""
+    if spec.task != "spans":
+        return None
+    from imdata.data.dataset import check_example
+
+    tpl, _ = _tools(spec.template, spec.tokenizer)
+    try:
+        for ex in examples:
+            check_example(tpl.render, ex, path, where)
+    except DataError as err:
+        return err
+    return None
 
 
 def _with_keys(rows: pl.DataFrame, keys: list[Key], logs: list[dict[str, Any]]) -> pa.Table:
