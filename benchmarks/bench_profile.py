@@ -41,7 +41,7 @@ TOKENIZER = DATA / "tokenizers" / "llama2" / "tokenizer.json"
 
 def run_cli(args: list[str]) -> str:
     """Stdout of `imdata ARGS` in a fresh process (start-up counts: it is end to end)."""
-    proc = subprocess.run(["imdata", *args], capture_output=True, text=True, check=False)
+    proc = subprocess.run([sys.executable, "-m", "imdata", *args], capture_output=True, text=True, check=False)
     if proc.returncode:
         sys.exit(f"imdata failed ({proc.returncode}): {proc.stderr[-2000:]}")
     return proc.stdout
@@ -50,7 +50,7 @@ def run_cli(args: list[str]) -> str:
 def peak_rss_cli(args: list[str]) -> tuple[float, int]:
     """Wall seconds and peak RSS (MiB) of `imdata ARGS`, measured with wait4 on the child."""
     t = time.perf_counter()
-    proc = subprocess.Popen(["imdata", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-m", "imdata", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert proc.stderr is not None
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)

@@ -89,3 +89,45 @@ def test_ties_go_to_the_earliest_reference_across_shards() -> None:
     res = stream_nearest(["the cat sat"], iter(refs), workers=1, max_examples=2)
     assert res.index.tolist() == [2] and res.shards == 4
     assert stream_nearest(["nothing shared"], iter(refs), workers=1).index.tolist() == [-1]
+
+
+# the instruction files the benchmark builds its training sets from (ShareGPT's first exchanges too)
+_TRAIN_FILES = ["alpaca/alpaca_5000_pr152.json", "alpagasus/random_9k.json", "alpagasus/claude_t45.json",
+                "alpagasus/dolly_3k.json", "alpagasus/helpfulness_t45.json", "code_alpaca/code_alpaca_2k.json",
+                "code_alpaca/new_codealpaca.json"]  # fmt: skip
+
+
+def _training_outputs(n: int) -> list[str]:
+    """``n`` training outputs as bench_memorize_scale builds them: the shared files' outputs and
+    ShareGPT's first answers, shuffled, then copies with three words dropped per copy."""
+    import gzip
+
+    base = [r["output"] for f in _TRAIN_FILES for r in json.loads(shared(f).read_text())]
+    convs = json.loads(
+        gzip.decompress(shared("sharegpt/sharegpt_v3_unfiltered_cleaned_split.first17671.json.gz").read_bytes())
+    )
+    for c in convs:
+        t = c["conversations"]
+        if (
+            len(t) >= 2
+            and t[0]["from"] == "human"
+            and t[1]["from"] == "gpt"
+            and t[0]["value"].strip()
+            and t[1]["value"].strip()
+        ):
+            base.append(t[1]["value"])
+    random.Random(0).shuffle(base)
+    rng = random.Random(1)
+    return [base[i] if i < len(base) else _drop_words(base[i % len(base)], rng) for i in range(n)]
+
+
+@pytest.mark.slow
+def test_streaming_index_equals_in_memory_index_at_300k(corpus: tuple[list[str], list[str]]) -> None:
+    """The issue's scale: 300,000 training outputs, 200 AlpacaEval outputs, both indexes."""
+    outs = corpus[0]
+    refs = _training_outputs(300_000)
+    before = nearest(outs, refs)
+    now = stream_nearest(outs, iter(refs), workers=2)
+    assert now.references == 300_000 and now.shards > 10
+    assert now.index.tolist() == before.index.tolist()
+    assert now.bleu.tolist() == before.bleu.tolist()

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-#: rows per Arrow record batch
-BATCH_ROWS = 256
+#: rows per Arrow record batch: small, so a batch of long conversations stays a few MiB
+BATCH_ROWS = 64
 #: a data file closes past this many bytes (``datasets``' default ``max_shard_size``)
 SHARD_BYTES = 500 << 20
 

@@ -9,11 +9,12 @@ the shard, not the training side.
 
 The first shard is searched first (its outputs split over the workers), then the others in
 waves of as many shards as workers: the best exact score per output of all earlier shards
-is the floor a wave must beat, so later shards score little with sacrebleu. (The waves depend on ``workers`` only: the same
-workers, the same sacrebleu calls, on either engine.) A search does not walk the
-postings of an output's common n-grams ("the", ", and"), the longest ones: the rare n-grams'
-matches are counted from their postings and the common ones' are bounded by their count in
-the output, which bounds every reference's BLEU from above. Only references whose bound
+is the floor a wave must beat, so later shards score little with sacrebleu. (The waves
+depend on ``workers`` only: the same workers, the same sacrebleu calls, on either engine.)
+A search does not walk the postings of an output's common n-grams ("the", ", and"), the
+longest ones: the rare n-grams' matches are counted from their postings and the common
+ones' are bounded by their count in the output, which bounds every reference's BLEU from
+above. Only references whose bound
 reaches the floor get their common n-grams counted (by binary search) and then, in falling
 order of the exact estimate, a sacrebleu score. n-grams are hashed to 48 bits; a collision
 can only raise an estimate, so the search stays exact.
