@@ -78,3 +78,40 @@ def test_flags_survive_a_subset(chat: Path, tmp_path: Path) -> None:
         CliRunner().invoke(main, ["subset", str(chat), "--n", "2", "--to", "messages", "-o", str(canon)]).exit_code == 0
     )
     assert load(str(canon)).examples[0].untrained_turns == {1}
+
+
+@pytest.mark.parametrize("max_length", [None, 20])
+def test_profile_trained_counts_leave_out_untrained_turns(chat: Path, max_length: int | None) -> None:
+    """profile's 'tokens each mode trains' are the labels spans writes, weight 0 included."""
+    from imdata.profiling.profiler import profile
+
+    tokenizer = str(shared("tokenizers/llama2/tokenizer.json"))
+    rep = profile([str(chat)], tokenizer=tokenizer, max_length=max_length)
+    rows = {r["id"]: r for r in rep.examples.to_dicts()}
+    tok = load_tokenizer(tokenizer)
+    tmpl = get_template("tulu", eos=tok.eos, bos=tok.bos)
+    examples = load(str(chat)).examples
+    for mode in ("it", "im"):
+        for tz in tokenize_examples(examples, tmpl, tok, mode=mode):
+            keep = tz.labels != IGNORE_INDEX
+            assert rows[tz.example.id][f"trained_{mode}"] == int(keep.sum()), (mode, tz.example.id)
+            if max_length is not None:
+                assert rows[tz.example.id][f"lost_{mode}"] == int(keep[max_length:].sum()), (mode, tz.example.id)
+    # the untrained answer is real output: lengths count it, the loss does not
+    assert rows["w"]["output"] == rows["plain"]["output"]
+    assert rows["w"]["trained_it"] < rows["plain"]["trained_it"]
+    assert rows["w"]["trained_im"] < rows["plain"]["trained_im"]
+
+
+@pytest.mark.parametrize("unit", ["words", "chars"])
+def test_profile_in_words_and_characters_leaves_out_untrained_turns(chat: Path, unit: str) -> None:
+    from imdata.profiling.profiler import profile
+
+    rows = {r["id"]: r for r in profile([str(chat)], unit=unit).examples.to_dicts()}  # type: ignore[arg-type]
+    w, plain = rows["w"], rows["plain"]
+    # "Nine is prime." and its EOS span ("</s>" and the newline after it, a word that began in
+    # the answer) are the only difference between the two
+    dropped = 3 if unit == "words" else len("Nine is prime.") + len("</s>\n")
+    assert plain["trained_it"] - w["trained_it"] == dropped
+    assert plain["trained_im"] - w["trained_im"] == dropped
+    assert w["output"] == plain["output"]

@@ -35,7 +35,7 @@ from imdata.choices import UNITS, Unit
 from imdata.data.dataset import Dataset, FormatChoice, OnError, SkipLog, dataset_name, iter_examples, no_examples
 from imdata.data.records import Example, Role
 from imdata.errors import OptionError
-from imdata.labels.labelling import KIND_CODE, owner_spans, span_token_bounds, token_kinds
+from imdata.labels.labelling import KIND_CODE, owner_spans, span_token_bounds, span_trained, token_kinds
 from imdata.labels.tokenbytes import ByteTable, token_starts
 from imdata.labels.tokens import TokenizerInfo, load_tokenizer
 from imdata.profiling.lengths import Lengths, batch_kind_counts, char_lengths, word_lengths
@@ -275,13 +275,26 @@ def measure(
         r = tpl.render(ex)
         if unit == "words":
             lengths = word_lengths(r, [m.role for m in ex.messages])
-            kinds = word_kind_counts(r)
+            amounts = word_span_counts(r)
         else:
             lengths = char_lengths(r)
-            kinds = [0] * _NKINDS
-            for s in r.spans:
-                kinds[KIND_CODE[s.kind]] += s.end - s.start
-        yield ex, lengths, sum(kinds[k] for k in _IT), sum(kinds[k] for k in _IM), None
+            amounts = [s.end - s.start for s in r.spans]
+        off = ex.untrained_turns  # turns with weight 0 / train: false train nothing
+        kinds = [KIND_CODE[s.kind] if not off or span_trained(s, off) else -1 for s in r.spans]
+        it = sum(a for k, a in zip(kinds, amounts, strict=True) if k in _IT)
+        yield ex, lengths, it, sum(a for k, a in zip(kinds, amounts, strict=True) if k in _IM), None
+
+
+def word_span_counts(rendered: Rendered) -> list[int]:
+    """Words per span; a word belongs to the span holding its first character."""
+    text = rendered.text
+    out = []
+    for s in rendered.spans:
+        n = len(text[s.start : s.end].split())
+        if n and s.start > 0 and not text[s.start].isspace() and not text[s.start - 1].isspace():
+            n -= 1  # the first word started in the previous span
+        out.append(n)
+    return out
 
 
 def word_kind_counts(rendered: Rendered) -> list[int]:
@@ -295,12 +308,8 @@ def word_kind_counts(rendered: Rendered) -> list[int]:
 
     The codes are template, system, instruction, output, eos.
     """
-    text = rendered.text
     out = [0] * _NKINDS
-    for s in rendered.spans:
-        n = len(text[s.start : s.end].split())
-        if n and s.start > 0 and not text[s.start].isspace() and not text[s.start - 1].isspace():
-            n -= 1  # the first word started in the previous span
+    for s, n in zip(rendered.spans, word_span_counts(rendered), strict=True):
         out[KIND_CODE[s.kind]] += n
     return out
 
@@ -335,7 +344,28 @@ def _token_rows(
                     sum(lost[k] for k in _IT),
                     sum(lost[k] for k in _IM),
                 )
+            if ex.untrained_turns:  # turns with weight 0 / train: false: what the labels train
+                yield ex, lengths, *_weighted(ex, tpl, tok, max_length, loss)
+                continue
             yield ex, lengths, out, instr + out, loss
+
+
+def _weighted(
+    ex: Example, tpl: Template, tok: TokenizerInfo, max_length: int | None, loss: tuple[int, int, int] | None
+) -> tuple[int, int, tuple[int, int, int] | None]:
+    """Trained tokens of each mode (and those past ``max_length``) from the labels ``spans`` writes.
+
+    Only for an example with untrained turns: its labels leave those turns' content out.
+    """
+    from imdata.labels.labelling import IGNORE_INDEX, tokenize_examples
+
+    trained, lost = [], []
+    for mode in ("it", "im"):
+        (tz,) = tokenize_examples([ex], tpl, tok, mode=mode, batch_size=1)
+        keep = tz.labels != IGNORE_INDEX
+        trained.append(int(keep.sum()))
+        lost.append(int(keep[max_length:].sum()) if max_length is not None else 0)
+    return trained[0], trained[1], None if loss is None else (loss[0], lost[0], lost[1])
 
 
 def _rendered_batches(
