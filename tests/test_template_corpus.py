@@ -291,6 +291,33 @@ def test_eot_names_the_marker_and_missing_markers_are_reported(tmp_path: Path) -
     assert not [s for s in r.spans if s.kind == "eos"]
 
 
+def test_profile_takes_eot_as_spans_does(tmp_path: Path) -> None:
+    """profile --eot counts what spans --eot trains: the marker after each answer is trained text."""
+    import json
+
+    zephyr = str(Path(__file__).parent / "fixtures" / "templates" / "zephyr.jinja")
+    data = _write_jsonl(tmp_path / "d.jsonl", [ALTERNATING[0], ALTERNATING[2]])
+
+    def profiled(*eot: str) -> int:
+        code, out, err = _cli("profile", data, "-t", zephyr, "--unit", "chars", "--format", "json", *eot)
+        assert code == 0, err
+        return int(json.loads(out)["datasets"][0]["trained"]["it"])
+
+    def spans_trained(*eot: str) -> int:
+        out = tmp_path / f"s{len(eot)}.jsonl"
+        code, _, err = _cli("spans", data, "-t", zephyr, "-o", str(out), "--force", *eot)
+        assert code == 0, err
+        rows = [json.loads(x) for x in out.read_text().splitlines()]
+        return sum(s["end"] - s["start"] for r in rows for s in r["spans"] if s["kind"] in ("output", "eos"))
+
+    with_eot = ("--eot", "</s>\n")
+    assert profiled(*with_eot) == spans_trained(*with_eot)
+    assert profiled() == spans_trained()
+    assert profiled(*with_eot) > profiled()  # the flag reaches profile's rendering
+    code, _, err = _cli("profile", data, "-t", zephyr, "--eot", "</s>\n", "--engine", "ray")
+    assert code == 1 and "--eot and --date work with --engine local only" in err
+
+
 def test_builtin_and_jinja_chatml_label_alike(llama2_tokenizer: Path) -> None:
     from test_templates import CHATML_JINJA
 

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from imdata.choices import ENGINES, UNITS
-from imdata.cli._common import input_options, report_format_option, say, template_option, tokenizer_option
+from imdata.cli._common import (
+    input_options,
+    render_options,
+    report_format_option,
+    say,
+    template_option,
+    tokenizer_option,
+)
 
 if TYPE_CHECKING:
     from imdata.profiling.summary import ProfileReport
@@ -46,6 +53,7 @@ def engine_options(f: F) -> F:
 )
 @tokenizer_option()
 @template_option()
+@render_options
 @click.option("--name", "names", multiple=True, help="A name per DATA, in order (default: the file name).")
 @report_format_option("report_format")
 @click.option(
@@ -74,6 +82,8 @@ def profile(
     unit: str | None,
     tokenizer: str | None,
     template: str,
+    eot: str | None,
+    date: str | None,
     names: tuple[str, ...],
     report_format: str,
     max_length: int | None,
@@ -110,6 +120,8 @@ def profile(
         unit=unit,
         tokenizer=tokenizer,
         template=template,
+        eot=eot,
+        date=date,
         max_length=max_length,
         names=list(names) or None,
         format=fmt,  # type: ignore[arg-type]
@@ -121,6 +133,12 @@ def profile(
         spill=spill,
     )
     bar.close()
+    _print(report, report_format, started)
+    _write_extras(report, rejects=rejects, db=db, plots=plots, force=force)
+
+
+def _print(report: ProfileReport, report_format: str, started: float) -> None:
+    """The report on stdout; what was skipped and how long it took on stderr."""
     _say_skips(report)
     click.echo(report.render(report_format))
     n = report.examples.height
@@ -128,7 +146,6 @@ def profile(
         f"profiled {len(report.datasets)} dataset(s), {n:,} examples, in {report.unit} "
         f"({time.perf_counter() - started:.1f} s)"
     )
-    _write_extras(report, rejects=rejects, db=db, plots=plots, force=force)
 
 
 def _say_skips(report: ProfileReport) -> None:

@@ -57,6 +57,8 @@ def profile(
                             batch_size=batch_size, fields=fields, **options)  # fmt: skip
     if fields:
         raise OptionError("--field is read by --engine local only; convert the columns first or drop --engine ray")
+    if options.get("eot") is not None or options.get("date") is not None:
+        raise OptionError("--eot and --date work with --engine local only (for now)")
     return _ray_profile(paths, spill, names, format, role_map, on_error, batch_size, options)
 
 

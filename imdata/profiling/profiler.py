@@ -82,6 +82,8 @@ def profile(
     on_progress: Progress | None = None,
     batch_size: int = 256,
     fields: Mapping[str, str] | None = None,
+    eot: str | None = None,
+    date: str | None = None,
 ) -> ProfileReport:
     """Profile one or more datasets side by side.
 
@@ -99,11 +101,13 @@ def profile(
         on_progress: called with (dataset name, examples done) after each batch.
         batch_size: examples per tokenizer batch.
         fields: the inputs' own field names by kind (``--field``), e.g. ``{"instruction": "question"}``.
+        eot: the end-of-turn marker (``--eot``), as :func:`imdata.spans` takes it.
+        date: the day ``strftime_now`` reports in Jinja templates (``--date``).
     """
     items = _items(datasets, names)
     tok = load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
     unit = _check_unit(unit, tok, max_length)
-    tpl = get_template(template, eos=tok.eos, bos=tok.bos) if tok is not None else get_template(template)
+    tpl = get_template(template, eos=tok.eos if tok else None, bos=tok.bos if tok else None, eot=eot, date=date)
     sources = _sources(items, names, format, role_map, on_error, fields)
 
     import polars as pl
