@@ -273,6 +273,10 @@ def test_rendering_does_not_depend_on_the_day(tmp_path: Path, monkeypatch: pytes
         "spans", data, "-t", str(tmp_path / "t.jinja"), "--date", "yesterday", "-o", str(tmp_path / "p.jsonl")
     )
     assert code == 1 and "--date 'yesterday': expected a day as YYYY-MM-DD" in stderr
+    # a built-in template writes no date, yet a mistyped one is an error
+    for argv in (["spans", "-o", str(tmp_path / "b.jsonl")], ["profile"]):
+        code, _, stderr = _cli(*argv, data, "--date", "2025-13-01")
+        assert code == 1 and "--date '2025-13-01': expected a day as YYYY-MM-DD" in stderr, stderr
 
 
 def test_eot_names_the_marker_and_missing_markers_are_reported(tmp_path: Path) -> None:

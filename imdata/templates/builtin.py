@@ -283,6 +283,10 @@ def get_template(
         date: the day ``strftime_now`` reports in Jinja templates (``YYYY-MM-DD``).
     """
     if spec in _BUILTIN:
+        if date is not None:  # a built-in template writes no date, but a mistyped day is still an error
+            from imdata.templates.jinja import parse_date
+
+            parse_date(date)
         cls = _BUILTIN[spec]
         kwargs: dict[str, str] = {}
         if spec == "chatml":

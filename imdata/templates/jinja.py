@@ -67,7 +67,7 @@ class JinjaTemplate:
         )
         env.filters["tojson"] = lambda x, indent=None, **_: json.dumps(x, ensure_ascii=False, indent=indent)
         env.globals["raise_exception"] = _raise
-        day = _parse_date(self.date)
+        day = parse_date(self.date)
         env.globals["strftime_now"] = lambda fmt: datetime(day.year, day.month, day.day).strftime(fmt)
         try:
             object.__setattr__(self, "_compiled", env.from_string(self.source))
@@ -260,7 +260,8 @@ def load_jinja_template(
     )
 
 
-def _parse_date(value: str) -> Date:
+def parse_date(value: str) -> Date:
+    """``--date``'s day, or a :class:`TemplateError` naming the flag."""
     try:
         return Date.fromisoformat(value)
     except ValueError:
