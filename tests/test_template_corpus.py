@@ -269,6 +269,11 @@ def test_rendering_does_not_depend_on_the_day(tmp_path: Path, monkeypatch: pytes
     assert code == 0, stderr
     manifest = __import__("json").loads((tmp_path / "o.jsonl.manifest.json").read_text())
     assert manifest["provenance"]["template_date"] == "2025-01-02"
+    for date, day in ((["--date", "2025-01-02"], "02 Jan 2025"), ([], "26 Jul 2024")):  # prompts render alike
+        prompts = tmp_path / f"prompts{len(date)}.jsonl"
+        code, _, stderr = _cli("prompts", data, "-t", str(tmp_path / "t.jinja"), *date, "-o", str(prompts))
+        assert code == 0, stderr
+        assert f"Today Date: {day}" in __import__("json").loads(prompts.read_text().splitlines()[0])["prompt"]
     code, _, stderr = _cli(
         "spans", data, "-t", str(tmp_path / "t.jinja"), "--date", "yesterday", "-o", str(tmp_path / "p.jsonl")
     )

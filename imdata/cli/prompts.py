@@ -5,12 +5,21 @@ from __future__ import annotations
 import click
 
 from imdata.choices import PROMPT_FORMS
-from imdata.cli._common import check_outputs, input_options, load_inputs, output_options, say, template_option
+from imdata.cli._common import (
+    check_outputs,
+    input_options,
+    load_inputs,
+    output_options,
+    render_options,
+    say,
+    template_option,
+)
 
 
 @click.command()
 @click.argument("train", nargs=-1, required=True)
 @template_option()
+@render_options
 @click.option(
     "--form",
     type=click.Choice(PROMPT_FORMS),
@@ -24,6 +33,8 @@ from imdata.cli._common import check_outputs, input_options, load_inputs, output
 def prompts(
     train: tuple[str, ...],
     template: str,
+    eot: str | None,
+    date: str | None,
     form: str,
     fmt: str,
     role_map: tuple[str, ...],
@@ -46,6 +57,6 @@ def prompts(
     datasets = load_inputs(
         train, fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects, force=force
     )
-    rep = write_prompts(datasets, output=output, template=template, form=form, force=force)  # type: ignore[arg-type]
+    rep = write_prompts(datasets, output=output, template=template, form=form, force=force, eot=eot, date=date)  # type: ignore[arg-type]
     left = "".join(f"; left out {n} ({reason})" for reason, n in rep.skipped.items())
     say(f"wrote {rep.written} prompts ({rep.form}, template {rep.template}) to {rep.output}{left}")

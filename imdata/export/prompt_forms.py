@@ -68,13 +68,17 @@ def prompts(
     template: str = "tulu",
     form: PromptForm = "prompt",
     force: bool = False,
+    eot: str | None = None,
+    date: str | None = None,
 ) -> PromptsReport:
     """Write one generation prompt per training example as JSONL, keeping each example's id.
 
     Examples without a user turn cannot be prompted; they are counted as ``no-user-turn``.
+    ``eot`` and ``date`` render the template as :func:`imdata.spans` does with them (a
+    Llama-3.1 prompt states the day).
     """
     check_prompts_name(output, option="output")
-    tmpl = get_template(template)
+    tmpl = get_template(template, eot=eot, date=date)
     sets = [data] if isinstance(data, Dataset) else list(data)
     skipped: dict[str, int] = {}
     written = 0
