@@ -318,7 +318,7 @@ def _turns(rec: Mapping[str, Any], ctx: _Ctx, list_key: str, role_key: str, text
     names: list[str] = []
     for i, t in enumerate(turns):
         f = f"{list_key}[{i}]"
-        if not isinstance(t, Mapping):
+        if not isinstance(t, dict) and not isinstance(t, Mapping):  # dict first: the ABC check is slow
             what = "is null" if t is None else f"is a {json_type(t)}, not an object"
             raise ctx.err(f, what, f"make it {{{role_key!r}, {text_key!r}}}", "null-field" if t is None else "invalid")
         raw_role = t.get(role_key)

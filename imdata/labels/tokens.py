@@ -94,23 +94,10 @@ class TokenizerInfo:
         hits = [j for j, tid in enumerate(all_ids) if tid in special]
         if not hits:
             return encoding, 0
-        import bisect
-
-        starts = [a for a, _ in content]
-        all_mask = encoding.special_tokens_mask
-
-        def in_content(j: int) -> bool:
-            chars = None if all_mask[j] else encoding.token_to_chars(j)  # one token's, not the whole list
-            if chars is None:  # added by the tokenizer, not read from the text
-                return False
-            s, e = chars
-            k = bisect.bisect_right(starts, s) - 1
-            return k >= 0 and content[k][0] <= s and e <= content[k][1] and s < e
-
-        inside = {j for j in hits if in_content(j)}
+        inside = _inside_content(encoding, hits, content)
         if not inside:
             return encoding, 0
-        all_offsets = encoding.offsets
+        all_offsets, all_mask = encoding.offsets, encoding.special_tokens_mask
         ids: list[int] = []
         offsets: list[tuple[int, int]] = []
         mask: list[int] = []
@@ -147,6 +134,47 @@ class TokenizerInfo:
     def count_batch(self, texts: Sequence[str]) -> list[int]:
         """Token counts (with special tokens) of each text."""
         return [len(e.ids) for e in self.encode_batch(texts, offsets=False)]
+
+
+#: up to this many special-token positions are placed one by one, more in one array pass
+_FEW = 16
+
+
+def _inside_content(encoding: Any, hits: list[int], content: Sequence[tuple[int, int]]) -> set[int]:
+    """The positions in ``hits`` whose token lies inside a content range (not added by the tokenizer).
+
+    A few positions are looked up one token at a time (``token_to_chars``); many (a long
+    conversation has an EOS a turn) in one pass over the offsets, so the work stays linear.
+    """
+    import bisect
+
+    mask = encoding.special_tokens_mask
+    if len(hits) <= _FEW:
+        starts = [a for a, _ in content]
+        found = set()
+        for j in hits:
+            chars = None if mask[j] else encoding.token_to_chars(j)
+            if chars is None:  # added by the tokenizer, not read from the text
+                continue
+            s, e = chars
+            k = bisect.bisect_right(starts, s) - 1
+            if k >= 0 and content[k][0] <= s and e <= content[k][1] and s < e:
+                found.add(j)
+        return found
+    import itertools
+
+    import numpy as np
+
+    offs = encoding.offsets
+    flat = np.fromiter(itertools.chain.from_iterable(offs), dtype=np.int64, count=2 * len(offs)).reshape(-1, 2)
+    at = np.asarray(hits, dtype=np.int64)
+    s, e = flat[at, 0], flat[at, 1]
+    bounds = np.asarray(content, dtype=np.int64).reshape(-1, 2)
+    k = np.searchsorted(bounds[:, 0], s, side="right") - 1
+    kk = np.maximum(k, 0)
+    added = np.asarray(mask, dtype=bool)[at]
+    ok = (k >= 0) & ~added & (s < e) & (bounds[kk, 0] <= s) & (e <= bounds[kk, 1])
+    return set(at[ok].tolist())
 
 
 @dataclass(frozen=True, slots=True)
