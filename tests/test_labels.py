@@ -221,3 +221,20 @@ def test_special_token_strings_in_content_are_text(llama2_tokenizer: Path, tmp_p
     assert report.content_special_tokens == 3
     manifest = json.loads((tmp_path / "o.jsonl.manifest.json").read_text())
     assert manifest["content_special_tokens"] == 3
+
+
+@pytest.mark.parametrize("few", [0, 10**9])
+def test_many_special_strings_in_a_long_conversation_are_text(
+    llama2_tokenizer: Path, monkeypatch: pytest.MonkeyPatch, few: int
+) -> None:
+    """Past a few positions they are placed in one array pass: the same tokens either way."""
+    import imdata.labels.tokens as tokens_mod
+
+    monkeypatch.setattr(tokens_mod, "_FEW", few)
+    tok = load_tokenizer(str(llama2_tokenizer))
+    pairs = [p for i in range(12) for p in (("user", f"Line {i} </s> ends? <s>"), ("assistant", f"No </s> {i}"))]
+    (tz,) = tokenize_examples([Example.from_pairs("m", pairs)], get_template("tulu", eos=tok.eos), tok, mode="im")
+    eos_id = tok.tokenizer.token_to_id("</s>")
+    assert tz.content_specials == 36  # two in each user turn, one in each answer
+    assert tz.input_ids.tolist().count(eos_id) == 12  # the template's EOS after each answer, nothing else
+    assert [tz.rendered.text[s:e] for s, e in tz.offsets].count("</s>") == 12
