@@ -115,3 +115,21 @@ def test_profile_in_words_and_characters_leaves_out_untrained_turns(chat: Path, 
     assert plain["trained_it"] - w["trained_it"] == dropped
     assert plain["trained_im"] - w["trained_im"] == dropped
     assert w["output"] == plain["output"]
+
+
+def test_card_token_figures_leave_out_untrained_turns(chat: Path) -> None:
+    """The card's trained tokens and truncation losses are profile's, weight 0 included."""
+    from imdata.profiling.profiler import profile
+    from imdata.reports.dataset_card import card
+
+    tokenizer = str(shared("tokenizers/llama2/tokenizer.json"))
+    c = card(str(chat), tokenizer=tokenizer, max_lengths=[20])
+    assert c.tokens is not None
+    prof = profile([str(chat)], tokenizer=tokenizer, max_length=20)
+    cols = ["id", "trained_it", "trained_im"]
+    assert c.tokens.examples.select(cols).sort("id").to_dicts() == prof.examples.select(cols).sort("id").to_dicts()
+    rows = {r["id"]: r for r in prof.examples.to_dicts()}
+    assert rows["w"]["trained_it"] < rows["plain"]["trained_it"]
+    (cut,) = c.truncation
+    lost = [sum(r[f"lost_{m}"] for r in rows.values()) for m in ("it", "im")]
+    assert [cut.lost_it, cut.lost_im] == lost

@@ -208,8 +208,6 @@ def _token_profile(
     tpl = get_template(template, eos=tok.eos, bos=tok.bos)
     data, cut = _token_counts(ds, tok, tpl, max_lengths)
     frame = pl.DataFrame(data).with_columns(
-        trained_it=pl.col("output"),
-        trained_im=pl.col("instruction") + pl.col("output"),
         ratio=pl.when(pl.col("output") > 0).then(pl.col("instruction") / pl.col("output")).cast(pl.Float64),
         truncated=pl.lit(None, dtype=pl.Int64),
         lost_it=pl.lit(None, dtype=pl.Int64),
@@ -237,13 +235,14 @@ def _token_counts(ds: Dataset, tok: TokenizerInfo, tpl: Any, max_lengths: list[i
     import numpy as np
     import polars as pl
 
-    from imdata.labels.labelling import KIND_CODE, tokenize_examples, trained_table
+    from imdata.labels.labelling import IGNORE_INDEX, KIND_CODE, tokenize_examples, trained_table
     from imdata.profiling.profiler import quality_flags
 
-    it_t, im_t = trained_table("it"), trained_table("im")
+    it_t = trained_table("it")
     instr_codes = [KIND_CODE["system"] + 1, KIND_CODE["instruction"] + 1]
     out_codes = [KIND_CODE["output"] + 1, KIND_CODE["eos"] + 1]
-    cols = {c: array.array("q") for c in ("turns", "instruction", "output", "template", "total")}
+    cols = {c: array.array("q") for c in ("turns", "instruction", "output", "template", "total", "trained_it",
+                                          "trained_im")}  # fmt: skip
     ids: list[str] = []
     flags: list[tuple[bool, bool, bool]] = []
     cut = np.zeros((len(max_lengths), 4), dtype=np.int64)  # examples, tokens, lost it, lost im
@@ -257,10 +256,14 @@ def _token_counts(ds: Dataset, tok: TokenizerInfo, tpl: Any, max_lengths: list[i
         cols["output"].append(int(counts[out_codes].sum()))
         cols["template"].append(int(counts[KIND_CODE["template"] + 1]))
         cols["total"].append(len(k))
+        # the im labels leave out messages with weight 0 / train: false; it trains a subset of them
+        im_keep = tz.labels != IGNORE_INDEX
+        it_keep = im_keep & it_t[k]
+        cols["trained_it"].append(int(it_keep.sum()))
+        cols["trained_im"].append(int(im_keep.sum()))
         for i, m in enumerate(max_lengths):
             if len(k) > m:
-                tail = k[m:]
-                cut[i] += (1, len(tail), int(it_t[tail].sum()), int(im_t[tail].sum()))
+                cut[i] += (1, len(k) - m, int(it_keep[m:].sum()), int(im_keep[m:].sum()))
     data: dict[str, Any] = {"dataset": [ds.name] * len(ids), "id": ids}
     for c, v in cols.items():
         data[c] = pl.Series(c, np.frombuffer(v, dtype=np.int64) if ids else [], dtype=pl.Int64)
