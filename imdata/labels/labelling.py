@@ -27,7 +27,6 @@ parity test).
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -36,7 +35,7 @@ import numpy as np
 
 from imdata.choices import LOSS_MODES, LossMode
 from imdata.data.records import Example
-from imdata.labels.tokens import TokenizerInfo
+from imdata.labels.tokens import TokenizerInfo, offsets_array
 from imdata.templates.rendered import SPAN_KINDS, Rendered, Span, SpanKind, Template
 
 IGNORE_INDEX = -100
@@ -66,6 +65,7 @@ __all__ = [
     "token_kinds",
     "tokenize_examples",
     "trained_codes",
+    "trained_masks",
 ]
 
 
@@ -106,13 +106,6 @@ def owner_spans(
     return np.where(touched >= first, touched, first)
 
 
-def _offsets(encoding: Any) -> np.ndarray:
-    offs = encoding.offsets
-    # from a flat iterator: about 2.5x faster than np.asarray on the list of pairs
-    flat = np.fromiter(itertools.chain.from_iterable(offs), dtype=np.int64, count=2 * len(offs))
-    return flat.reshape(len(offs), 2)
-
-
 def span_token_bounds(rendered: Rendered, encoding: Any, offsets: np.ndarray | None = None) -> np.ndarray | None:
     """Token index where each span's tokens begin, plus the end of the real tokens.
 
@@ -128,7 +121,7 @@ def span_token_bounds(rendered: Rendered, encoding: Any, offsets: np.ndarray | N
     lo, hi = int(real[0]), int(real[-1]) + 1
     if real.size != hi - lo:
         return None
-    off = _offsets(encoding) if offsets is None else offsets
+    off = offsets_array(encoding) if offsets is None else offsets
     owners = _owners(rendered, off[lo:hi])
     inner = np.searchsorted(owners, np.arange(1, len(spans)), side="left") + lo
     return np.concatenate(([lo], inner, [hi])).astype(np.int64)
@@ -162,7 +155,7 @@ def token_kinds_from_offsets(rendered: Rendered, encoding: Any, offsets: np.ndar
     n = len(encoding.ids)
     if not spans or n == 0:
         return np.full(n, SPECIAL, dtype=np.int8)
-    off = _offsets(encoding) if offsets is None else offsets
+    off = offsets_array(encoding) if offsets is None else offsets
     codes = np.fromiter((KIND_CODE[s.kind] for s in spans), dtype=np.int8, count=len(spans))
     kinds: np.ndarray = codes[_owners(rendered, off)]
     kinds[np.asarray(encoding.special_tokens_mask, dtype=bool)] = SPECIAL
@@ -174,6 +167,16 @@ def trained_table(mode: LossMode) -> np.ndarray:
     table = np.zeros(len(KIND_CODE) + 1, dtype=bool)
     table[trained_codes(mode) + 1] = True
     return table
+
+
+def trained_masks(tz: Tokenized) -> tuple[np.ndarray, np.ndarray]:
+    """Which tokens IT and IM train, from an example labelled under ``im``.
+
+    The ``im`` labels already leave out messages with ``weight: 0`` / ``train: false``; IT
+    trains the subset of those tokens whose kind it trains (output and EOS).
+    """
+    im = tz.labels != IGNORE_INDEX
+    return im & trained_table("it")[tz.kinds.astype(np.int64) + 1], im
 
 
 def labels_from_kinds(ids: Sequence[int], kinds: np.ndarray, mode: LossMode) -> np.ndarray:
@@ -270,7 +273,7 @@ def _label_batch(
     table = trained_table(mode)
     for ex, r, (enc, as_text) in zip(batch, rendered, encodings, strict=True):
         ids = np.asarray(enc.ids, dtype=np.int64)
-        off = _offsets(enc)
+        off = offsets_array(enc)
         bounds = span_token_bounds(r, enc, off)
         kinds = token_kinds(r, enc, bounds) if bounds is not None else token_kinds_from_offsets(r, enc, off)
         labels = np.where(table[kinds.astype(np.int64) + 1], ids, IGNORE_INDEX)

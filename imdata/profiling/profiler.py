@@ -361,15 +361,13 @@ def _weighted(
 
     Only for an example with untrained turns: its labels leave those turns' content out.
     """
-    from imdata.labels.labelling import IGNORE_INDEX, tokenize_examples
+    from imdata.labels.labelling import tokenize_examples, trained_masks
 
-    trained, lost = [], []
-    for mode in ("it", "im"):
-        (tz,) = tokenize_examples([ex], tpl, tok, mode=mode, batch_size=1)
-        keep = tz.labels != IGNORE_INDEX
-        trained.append(int(keep.sum()))
-        lost.append(int(keep[max_length:].sum()) if max_length is not None else 0)
-    return trained[0], trained[1], None if loss is None else (loss[0], lost[0], lost[1])
+    (tz,) = tokenize_examples([ex], tpl, tok, mode="im", batch_size=1)
+    it, im = trained_masks(tz)
+    if loss is not None and max_length is not None:
+        loss = (loss[0], int(it[max_length:].sum()), int(im[max_length:].sum()))
+    return int(it.sum()), int(im.sum()), loss
 
 
 def _rendered_batches(

@@ -235,10 +235,9 @@ def _token_counts(ds: Dataset, tok: TokenizerInfo, tpl: Any, max_lengths: list[i
     import numpy as np
     import polars as pl
 
-    from imdata.labels.labelling import IGNORE_INDEX, KIND_CODE, tokenize_examples, trained_table
+    from imdata.labels.labelling import KIND_CODE, tokenize_examples, trained_masks
     from imdata.profiling.profiler import quality_flags
 
-    it_t = trained_table("it")
     instr_codes = [KIND_CODE["system"] + 1, KIND_CODE["instruction"] + 1]
     out_codes = [KIND_CODE["output"] + 1, KIND_CODE["eos"] + 1]
     cols = {c: array.array("q") for c in ("turns", "instruction", "output", "template", "total", "trained_it",
@@ -256,9 +255,7 @@ def _token_counts(ds: Dataset, tok: TokenizerInfo, tpl: Any, max_lengths: list[i
         cols["output"].append(int(counts[out_codes].sum()))
         cols["template"].append(int(counts[KIND_CODE["template"] + 1]))
         cols["total"].append(len(k))
-        # the im labels leave out messages with weight 0 / train: false; it trains a subset of them
-        im_keep = tz.labels != IGNORE_INDEX
-        it_keep = im_keep & it_t[k]
+        it_keep, im_keep = trained_masks(tz)
         cols["trained_it"].append(int(it_keep.sum()))
         cols["trained_im"].append(int(im_keep.sum()))
         for i, m in enumerate(max_lengths):

@@ -6,7 +6,7 @@ the ids in output order, and a compact length profile of the selection next to i
 It holds no time stamps or absolute paths of outputs, so the same inputs and seed give the
 same bytes.
 
->>> from imdata.data.records import Example, json_default
+>>> from imdata.data.records import Example
 >>> ex = Example.from_pairs("a", [("user", "one two three"), ("assistant", "four")])
 >>> m = measure([ex])
 >>> m.instruction.tolist(), m.output.tolist(), m.ratio.tolist()
