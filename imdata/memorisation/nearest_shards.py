@@ -101,6 +101,26 @@ class _Query:
         ids = _encode(text)
         self.length = len(ids)
         self.grams = [np.unique(_grams(ids, n), return_counts=True) for n in range(1, ORDER + 1)]
+        #: per order, where each of ``grams`` sits in :attr:`_Queries.keys`
+        self.slots: list[IntArray] = []
+
+
+class _Queries:
+    """All outputs, encoded once per process, with per order the sorted union of their n-grams.
+
+    A shard looks the union up in one pass (sorted keys into sorted keys: cache-friendly),
+    and each output reads its own n-grams' places from it.
+    """
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.items = [_Query(t) for t in texts]
+        self.keys: list[KeyArray] = []
+        for k in range(ORDER):
+            parts = [q.grams[k][0] for q in self.items]
+            union = np.unique(np.concatenate(parts)) if parts else np.empty(0, np.uint64)
+            self.keys.append(union)
+            for q, part in zip(self.items, parts, strict=True):
+                q.slots.append(np.searchsorted(union, part))
 
 
 class _Table:
@@ -128,14 +148,13 @@ class _Table:
         self.keys = keys[self.bounds[:-1]]
         del keys, first
 
-    def lookup(self, keys: KeyArray, counts: IntArray) -> tuple[IntArray, IntArray]:
-        """Key positions of the ``keys`` found here, and their counts in the output."""
-        if len(self.keys) == 0 or len(keys) == 0:
-            return np.empty(0, np.int64), np.empty(0, np.int64)
+    def locate(self, keys: KeyArray) -> tuple[IntArray, np.ndarray[Any, np.dtype[np.bool_]]]:
+        """Per key of the sorted ``keys``, its position here and whether it is here at all."""
+        if len(self.keys) == 0:
+            return np.zeros(len(keys), np.int64), np.zeros(len(keys), bool)
         pos = np.searchsorted(self.keys, keys)
         pos[pos == len(self.keys)] = 0
-        hit = self.keys[pos] == keys
-        return pos[hit], counts[hit]
+        return pos, self.keys[pos] == keys
 
     def postings(self, pos: IntArray) -> IntArray:
         """How many references hold each key at ``pos``."""
@@ -177,14 +196,14 @@ class _Index:
         self.lens = lens.astype(np.float64)
         self.len_values, self.len_of = np.unique(self.lens, return_inverse=True)
 
-    def search(self, q: _Query, floor: float) -> tuple[int, float, int]:
+    def search(self, q: _Query, found: _Found, floor: float) -> tuple[int, float, int]:
         """(reference, BLEU, sacrebleu calls) of the best reference scoring above ``floor``.
 
         With ``floor`` 0 the best reference of the shard; otherwise -1 unless one beats it.
         """
         if q.length == 0 or self.n == 0:
             return -1, 0.0, 0
-        m = _Matches(self, q)
+        m = _Matches(self, q, found)
         t_bound = m.bound(m.dense[m.touched], self.lens[m.touched])
         l_bound = m.bound(np.zeros((len(self.len_values), ORDER)), self.len_values)  # untouched: by length
         best, best_j, scored, first = floor, -1, 0, -1
@@ -225,21 +244,27 @@ class _Index:
 class _Matches:
     """One query's clipped n-gram matches in a shard: exact for rare n-grams, bounded for common ones."""
 
-    def __init__(self, index: _Index, q: _Query) -> None:
+    def __init__(self, index: _Index, q: _Query, found: _Found) -> None:
         self.index, self.h = index, q.length
         n = index.n
         docs, weights = [], []
         self.common: list[tuple[IntArray, IntArray]] = []
         for k, t in enumerate(index.tables):
-            pos, hc = t.lookup(*q.grams[k])
+            at, there = found[k]
+            hit = there[q.slots[k]]
+            pos, hc = at[q.slots[k][hit]], q.grams[k][1][hit]
             is_common = t.postings(pos) * _COMMON > n
             self.common.append((pos[is_common], hc[is_common]))
             d, w = t.walk(pos[~is_common], hc[~is_common])
             docs.append(d * ORDER + k)
             weights.append(w)
-        counts = np.bincount(np.concatenate(docs), np.concatenate(weights), minlength=n * ORDER)
+        flat = np.concatenate(docs)
+        counts = np.bincount(flat, np.concatenate(weights), minlength=n * ORDER)
         self.dense: FloatArray = counts.astype(np.float64, copy=False).reshape(n, ORDER)
-        self.touched = np.flatnonzero(self.dense.any(axis=1))
+        # a walked posting is a match (at least 1): the touched references are those posted
+        seen = np.zeros(n, bool)
+        seen[flat // ORDER] = True
+        self.touched = np.flatnonzero(seen)
         self.common_sum = np.array([float(hc.sum()) for _, hc in self.common])
 
     def bound(self, rows: FloatArray, lens: FloatArray) -> FloatArray:
@@ -263,14 +288,22 @@ class _Matches:
         return estimate(rows, self.h, index.lens[cand])
 
 
-def search_shard(queries: Sequence[_Query], refs: Sequence[str], floors: FloatArray | None = None) -> ShardBest:
-    """Each query's best reference in ``refs`` scoring above its floor (ties: earliest), exactly."""
+#: per order, where the sorted union of the outputs' n-grams sits in a shard's table, and whether it is there
+_Found = list[tuple[IntArray, np.ndarray[Any, np.dtype[np.bool_]]]]
+
+
+def search_shard(
+    queries: _Queries, refs: Sequence[str], floors: FloatArray | None = None, lo: int = 0, hi: int | None = None
+) -> ShardBest:
+    """Outputs ``lo:hi``: each one's best reference in ``refs`` above its floor (ties: earliest), exactly."""
     index = _Index(refs)
-    best = np.full(len(queries), -1, dtype=np.int64)
-    bleu = np.zeros(len(queries))
+    found = [t.locate(keys) for t, keys in zip(index.tables, queries.keys, strict=True)]
+    part = queries.items[lo:hi]
+    best = np.full(len(part), -1, dtype=np.int64)
+    bleu = np.zeros(len(part))
     scored = 0
-    for i, q in enumerate(queries):
-        best[i], bleu[i], s = index.search(q, 0.0 if floors is None else float(floors[i]))
+    for i, q in enumerate(part):
+        best[i], bleu[i], s = index.search(q, found, 0.0 if floors is None else float(floors[lo + i]))
         scored += s
     return ShardBest(best, bleu, scored)
 
@@ -326,7 +359,7 @@ def stream_nearest(
     if first is not None:
         n_workers = default_workers() if workers is None else max(1, workers)
         if engine == "ray":
-            merged.add(first, search_shard([_Query(o) for o in outputs], first))
+            merged.add(first, search_shard(_Queries(outputs), first))
             _on_ray(list(outputs), parts, merged, n_workers)
         else:
             _on_pool(list(outputs), first, parts, merged, n_workers)
@@ -353,20 +386,20 @@ class _Merge:
         self.shards += 1
 
 
-_QUERIES: list[_Query] = []
+_QUERIES: list[_Queries] = []
 
 
 def _init_worker(outputs: list[str]) -> None:
-    _QUERIES[:] = [_Query(o) for o in outputs]
+    _QUERIES[:] = [_Queries(outputs)]
 
 
 def _search_task(refs: list[str], floors: FloatArray) -> ShardBest:
-    return search_shard(_QUERIES, refs, floors)
+    return search_shard(_QUERIES[0], refs, floors)
 
 
 def _first_task(refs: list[str], lo: int, hi: int) -> ShardBest:
     """The first shard (no floors yet) for the outputs ``lo:hi``: its search is split by output."""
-    return search_shard(_QUERIES[lo:hi], refs)
+    return search_shard(_QUERIES[0], refs, lo=lo, hi=hi)
 
 
 def _first_on_pool(pool: ProcessPoolExecutor, refs: list[str], n: int, workers: int) -> list[Future[ShardBest]]:
@@ -390,7 +423,7 @@ def _on_pool(outputs: list[str], first: list[str], parts: Iterator[list[str]], m
     """The first shard split by output over ``workers`` processes, then the rest a wave at a time."""
     waves = _waves(parts, workers)
     if workers == 1:
-        queries = [_Query(o) for o in outputs]
+        queries = _Queries(outputs)
         for refs in itertools.chain([first], itertools.chain.from_iterable(waves)):
             merged.add(refs, search_shard(queries, refs, merged.bleu.copy() if merged.shards else None))
         return
@@ -444,7 +477,7 @@ def _on_ray(outputs: list[str], parts: Iterator[list[str]], merged: _Merge, work
 
 class _RayShard:
     def __init__(self, outputs: list[str], floors: FloatArray) -> None:
-        self.queries = [_Query(o) for o in outputs]
+        self.queries = _Queries(outputs)
         self.floors = floors
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
