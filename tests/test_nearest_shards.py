@@ -27,6 +27,15 @@ def test_words_13a_are_sacrebleus_tokens(pieces: list[str]) -> None:
     assert words_13a(text) == Tokenizer13a()(text.rstrip()).split()
 
 
+@pytest.mark.parametrize(
+    "text",
+    # lone marks (one split), and marks side by side (sacrebleu's two rules, in order)
+    ["a.5", "5.a", "5,000.25", ".5", "5.", "a,b", "1.2.3", " , ", "x.,5", "5.,x", "a..5", "9,.9", "1...2,,3"],
+)
+def test_words_13a_around_periods_and_commas(text: str) -> None:
+    assert words_13a(text) == Tokenizer13a()(text).split()
+
+
 def test_words_13a_on_real_outputs() -> None:
     texts = [r["output"] for r in json.loads(shared("alpaca/alpaca_5000_pr152.json").read_text())]
     tok = Tokenizer13a()

@@ -53,6 +53,10 @@ _PUNCT = re.compile(r"([\{-\~\[-\`!-\&\(-\+\:-\@\/])")  # one group: split keeps
 _DOT_AFTER = re.compile(r"[^0-9][\.,]")  # sub(r"([^0-9])([\.,])", r"\1 \2 "): x. -> x .
 _DOT_BEFORE = re.compile(r"[\.,][^0-9]")  # sub(r"([\.,])([^0-9])", r" \1 \2"): .x ->  . x
 _DASH = re.compile(r"([0-9])(-)")
+# without two marks side by side, the two rules above split off exactly the marks not between
+# two digits (no match can then consume a mark another match needs): one split, no callbacks
+_MARK_RUN = re.compile(r"[\.,][\.,]")
+_LONE_MARK = re.compile(r"([\.,](?:(?<![0-9].)|(?![0-9])))")  # the mark first: the engine scans for it
 
 
 def words_13a(text: str) -> list[str]:
@@ -66,8 +70,10 @@ def words_13a(text: str) -> list[str]:
         line = line.replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
     line = " ".join(_PUNCT.split(f" {line} "))  # = _PUNCT.sub(r" \1 ", ...) up to runs of spaces
     if "." in line or "," in line:
-        # a function is faster than a template with groups, which Python 3.11 expands in Python
-        line = _DOT_BEFORE.sub(_space_around, _DOT_AFTER.sub(_space_after, line))
+        if _MARK_RUN.search(line) is None:
+            line = " ".join(_LONE_MARK.split(line))
+        else:  # a function is faster than a template with groups, which Python 3.11 expands in Python
+            line = _DOT_BEFORE.sub(_space_around, _DOT_AFTER.sub(_space_after, line))
     if "-" in line:
         line = _DASH.sub(r"\1 \2 ", line)
     return line.split()
