@@ -100,6 +100,37 @@ def test_spans_cli_same_bytes(ray_local: None, sharegpt_jsonl: Path, llama2_toke
     assert rejected[0] == rejected[1] and "line 21" in rejected[0] and "line 8" not in rejected[0]
 
 
+# zephyr's template with the day in a header, as Llama-3.1/3.2 templates write it
+DATED = (Path(__file__).parent / "fixtures" / "templates" / "zephyr.jinja").read_text(encoding="utf-8")
+DATED = "{{ '<|date|>' + strftime_now('%d %b %Y') + eos_token }}\n" + DATED
+
+
+@pytest.mark.slow
+def test_eot_and_date_reach_ray_workers(ray_local: None, sharegpt_jsonl: Path, tmp_path: Path) -> None:
+    template = tmp_path / "dated.jinja"
+    template.write_text(DATED, encoding="utf-8")
+    flags = ["-t", str(template), "--eot", "</s>\n", "--date", "2025-01-02", "--on-error", "skip"]
+    outs = {}
+    for eng in ("local", "ray"):
+        out = tmp_path / f"{eng}.jsonl"
+        res = CliRunner().invoke(main, ["spans", str(sharegpt_jsonl), *flags, "--engine", eng, "-o", str(out)])
+        assert res.exit_code == 0, res.output
+        outs[eng] = out
+    assert outs["local"].read_bytes() == outs["ray"].read_bytes()
+    first = json.loads(outs["ray"].read_text().splitlines()[0])
+    assert first["text"].startswith("<|date|>02 Jan 2025</s>")
+    assert [s["kind"] for s in first["spans"]].count("eos") >= 1  # the marker --eot named, trained as eos
+    manifests = [json.loads(Path(f"{p}.manifest.json").read_text()) for p in outs.values()]
+    assert manifests[0]["provenance"] == manifests[1]["provenance"]
+    assert manifests[1]["provenance"]["template_date"] == "2025-01-02" and manifests[1]["provenance"]["eot"] == "</s>\n"
+    profiles = []
+    for eng in ("local", "ray"):
+        res = CliRunner().invoke(main, ["profile", str(sharegpt_jsonl), *flags, "--engine", eng, "--format", "json"])
+        assert res.exit_code == 0, res.output
+        profiles.append(json.loads(res.stdout))
+    assert profiles[0] == profiles[1]
+
+
 @pytest.mark.slow
 def test_profile_cli_ray_raises_the_local_error(ray_local: None, sharegpt_jsonl: Path) -> None:
     res = CliRunner().invoke(main, ["profile", str(sharegpt_jsonl), "--engine", "ray", "--on-error", "raise"])

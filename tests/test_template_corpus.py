@@ -323,8 +323,6 @@ def test_profile_takes_eot_as_spans_does(tmp_path: Path) -> None:
     assert profiled(*with_eot) == spans_trained(*with_eot)
     assert profiled() == spans_trained()
     assert profiled(*with_eot) > profiled()  # the flag reaches profile's rendering
-    code, _, err = _cli("profile", data, "-t", zephyr, "--eot", "</s>\n", "--engine", "ray")
-    assert code == 1 and "--eot and --date work with --engine local only" in err
 
 
 def test_builtin_and_jinja_chatml_label_alike(llama2_tokenizer: Path) -> None:

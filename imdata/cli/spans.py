@@ -88,8 +88,6 @@ def spans(
     check_outputs(outputs, force=force, folders=("-o",) if to == "hf" else ())
     check_spans_name(output, to=to, option="-o")
     if engine == "ray":
-        if eot is not None or date is not None:
-            raise click.UsageError("--eot and --date work with --engine local only (for now)")
         report = _on_ray(data, locals())
     else:
         stream = open_inputs(data, fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error)
@@ -153,7 +151,7 @@ def _on_ray(data: tuple[str, ...], opts: dict[str, Any]) -> Any:
 
     if opts["field_map"]:
         raise click.UsageError("--field is read by --engine local only")
-    keys = ("output", "spill", "template", "tokenizer", "mode", "to", "max_length", "force", "on_error")
+    keys = ("output", "spill", "template", "tokenizer", "mode", "to", "max_length", "force", "on_error", "eot", "date")
     report, logs = ray_spans(
         list(data), format=opts["fmt"], role_map=parse_role_map(opts["role_map"]), **{k: opts[k] for k in keys}
     )

@@ -47,6 +47,9 @@ class StageSpec:
     #: fields show none in ``fmt`` if it comes at or after ``fmt_from`` (the first record that told it)
     detect: bool = False
     fmt_from: int = 0
+    #: ``--eot`` and ``--date``, as the template takes them
+    eot: str | None = None
+    date: str | None = None
 
 
 #: the columns that place a row: input, record number, example within the record
@@ -60,13 +63,17 @@ SPAN_STATS = ("line", "tokens", "trained", "truncated", "truncated_trained", "st
               "no_eot", "specials")  # fmt: skip
 
 
+def _tools(spec: StageSpec) -> tuple[Any, Any]:
+    return _loaded(spec.template, spec.tokenizer, spec.eot, spec.date)
+
+
 @functools.lru_cache(maxsize=4)
-def _tools(template: str, tokenizer: str | None) -> tuple[Any, Any]:
+def _loaded(template: str, tokenizer: str | None, eot: str | None, date: str | None) -> tuple[Any, Any]:
     from imdata.labels.tokens import load_tokenizer
     from imdata.templates.builtin import get_template
 
     tok = load_tokenizer(tokenizer) if tokenizer else None
-    tpl = get_template(template, eos=tok.eos, bos=tok.bos) if tok is not None else get_template(template)
+    tpl = get_template(template, eos=tok.eos if tok else None, bos=tok.bos if tok else None, eot=eot, date=date)
     return tpl, tok
 
 
@@ -112,7 +119,7 @@ def _refused(examples: list[Example], spec: StageSpec, path: str, where: str) ->
         return None
     from imdata.data.dataset import check_example
 
-    tpl, _ = _tools(spec.template, spec.tokenizer)
+    tpl, _ = _tools(spec)
     try:
         for ex in examples:
             check_example(tpl.render, ex, path, where)
@@ -141,7 +148,7 @@ def _log(path: str, index: int, sub: int, kind: str, err: DataError, raw: bytes 
 def _profile_rows(examples: list[Example], spec: StageSpec) -> pl.DataFrame:
     from imdata.profiling.profiler import Columns, measure
 
-    tpl, tok = _tools(spec.template, spec.tokenizer)
+    tpl, tok = _tools(spec)
     cols = Columns(spec.max_length is not None)
     for ex, lengths, it, im, lost in measure(examples, tpl, spec.unit, tok, spec.max_length, spec.batch_size):  # type: ignore[arg-type]
         cols.add(ex, lengths, it, im, lost)
@@ -155,7 +162,7 @@ def _span_rows(examples: list[Example], spec: StageSpec) -> pl.DataFrame:
     from imdata.data.records import json_default
     from imdata.export.exporter import DUMP, ExportStats, span_rows
 
-    tpl, tok = _tools(spec.template, spec.tokenizer)
+    tpl, tok = _tools(spec)
     prov = orjson.loads(spec.prov)
     names = {ex.source: spec.name for ex in examples}
     stats = ExportStats()

@@ -57,8 +57,6 @@ def profile(
                             batch_size=batch_size, fields=fields, **options)  # fmt: skip
     if fields:
         raise OptionError("--field is read by --engine local only; convert the columns first or drop --engine ray")
-    if options.get("eot") is not None or options.get("date") is not None:
-        raise OptionError("--eot and --date work with --engine local only (for now)")
     return _ray_profile(paths, spill, names, format, role_map, on_error, batch_size, options)
 
 
@@ -85,7 +83,7 @@ def _ray_profile(
         name = names[i] if names else dataset_name(path)
         spec = StageSpec("profile", name, path, fmt, roles, options.get("template", "tulu"),
                          _tok_spec(options.get("tokenizer")), probe.unit, probe.max_length,
-                         batch_size=batch_size)  # fmt: skip
+                         batch_size=batch_size, eot=options.get("eot"), date=options.get("date"))  # fmt: skip
         rows, log = _rows(i, path, spec, spill, on_error)
         if rows.is_empty():
             raise no_examples(path, log)
@@ -113,6 +111,8 @@ def spans(
     role_map: Mapping[str, Role] | None = None,
     on_error: OnError = "skip",
     batch_size: int = 256,
+    eot: str | None = None,
+    date: str | None = None,
 ) -> tuple[Any, list[SkipLog]]:
     """:func:`imdata.export.exporter.spans` with the per-example stage on Ray: the same JSONL bytes.
 
@@ -122,7 +122,7 @@ def spans(
 
     from imdata.data.atomic import check_destinations
     from imdata.data.output_names import container
-    from imdata.export.exporter import resolve_template
+    from imdata.export.exporter import provenance, resolve_template
     from imdata.labels.tokens import load_tokenizer
 
     if container(output) not in ("jsonl", "json"):
@@ -135,14 +135,15 @@ def spans(
         raise OptionError("--max-length counts tokens, so it needs --tokenizer")
     check_destinations({"-o": output, "manifest": output + ".manifest.json"}, force=force)
     tok = load_tokenizer(tokenizer) if tokenizer else None
-    tmpl = resolve_template(template, tok)
+    tmpl = resolve_template(template, tok, eot=eot, date=date)
     names = [dataset_name(p) for p in paths]
-    prov = _provenance(tmpl, tok, {n: files.fingerprint(p) for n, p in zip(names, paths, strict=True)})
+    inputs = {n: files.fingerprint(p) for n, p in zip(names, paths, strict=True)}
+    prov = provenance(tmpl, tok, inputs, eot=eot, date=date)
     roles = tuple(sorted((role_map or {}).items()))
     frames, logs = [], []
     for i, (path, name) in enumerate(zip(paths, names, strict=True)):
-        spec = StageSpec("spans", name, path, format, roles, template, tokenizer, max_length=max_length,
-                         mode=mode, to=to, batch_size=batch_size, prov=orjson.dumps(prov))  # fmt: skip
+        spec = StageSpec("spans", name, path, format, roles, template, tokenizer, max_length=max_length, mode=mode,
+                         to=to, batch_size=batch_size, prov=orjson.dumps(prov), eot=eot, date=date)  # fmt: skip
         rows, log = _rows(i, path, spec, spill, on_error)
         frames.append(rows)
         logs.append(log)
@@ -158,17 +159,6 @@ def _rows(i: int, path: str, spec: StageSpec, spill: str | None, on_error: OnErr
     sub = None if spill is None else f"{spill.rstrip('/')}/{i:04d}-{spec.name}"
     found, detected = run_on_ray(path, spec, sub)
     return split_rows(found, path, on_error, detected)
-
-
-def _provenance(tmpl: Any, tok: Any, inputs: dict[str, str]) -> dict[str, Any]:
-    """What a span export records of how it was made, as :func:`imdata.export.exporter.spans` writes it."""
-    from imdata import __version__
-    from imdata.templates.jinja import DEFAULT_DATE
-
-    return {"imdata": __version__, "template": tmpl.name, "template_fingerprint": tmpl.fingerprint,
-            "template_date": DEFAULT_DATE, "eot": None,
-            "tokenizer": tok.name if tok else None, "tokenizer_fingerprint": tok.fingerprint if tok else None,
-            "inputs": inputs}  # fmt: skip
 
 
 def _span_report(frames: list[pl.DataFrame], logs: list[SkipLog], **fields: Any) -> Any:

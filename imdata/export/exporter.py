@@ -109,7 +109,7 @@ def spans(
         data.check = checked.check
         tmpl = checked
     examples, names, inputs, logs = _source(data)
-    prov = _provenance(tmpl, tok, inputs, eot=eot, date=date)
+    prov = provenance(tmpl, tok, inputs, eot=eot, date=date)
     out = Path(output)
     as_folder = to == "hf" and not _is_file_name(out)
     manifest = out.with_name(out.name + ".manifest.json")
@@ -138,7 +138,7 @@ def _check_options(to: str, tokenizer: str | TokenizerInfo | None, max_length: i
         raise OptionError(f"--max-length must be at least 1, not {max_length}")
 
 
-def _provenance(
+def provenance(
     tmpl: Template, tok: TokenizerInfo | None, inputs: dict[str, str], *, eot: str | None, date: str | None
 ) -> dict[str, Any]:
     """What made the export: imdata, the template (and its day and marker), the tokenizer, the inputs."""
