@@ -325,6 +325,31 @@ def test_profile_takes_eot_as_spans_does(tmp_path: Path) -> None:
     assert profiled(*with_eot) > profiled()  # the flag reaches profile's rendering
 
 
+def test_card_takes_eot_and_date_as_profile_does(tmp_path: Path, llama2_tokenizer: Path) -> None:
+    """The card's token figures are profile's under the same --eot and --date."""
+    from imdata.profiling.profiler import profile
+    from imdata.reports.dataset_card import card
+
+    zephyr = str(Path(__file__).parent / "fixtures" / "templates" / "zephyr.jinja")
+    data = _write_jsonl(tmp_path / "d.jsonl", [ALTERNATING[0], ALTERNATING[2]])
+    tok = str(llama2_tokenizer)
+    cols = ["id", "trained_it", "trained_im", "total"]
+
+    def trained(eot: str | None) -> list[dict[str, Any]]:
+        c = card(data, tokenizer=tok, template=zephyr, eot=eot, date="2025-01-02")
+        assert c.tokens is not None
+        prof = profile([data], tokenizer=tok, template=zephyr, eot=eot, date="2025-01-02")
+        assert c.tokens.examples.select(cols).to_dicts() == prof.examples.select(cols).to_dicts()
+        return c.tokens.examples.select(cols).to_dicts()  # type: ignore[no-any-return]
+
+    assert sum(r["trained_it"] for r in trained("</s>\n")) > sum(r["trained_it"] for r in trained(None))
+    out = tmp_path / "card.md"
+    code, _, err = _cli("card", data, "-k", tok, "-t", zephyr, "--eot", "</s>\n", "--no-plots", "-o", str(out))
+    assert code == 0 and out.exists(), err
+    code, _, err = _cli("card", data, "-t", zephyr, "--date", "yesterday", "--no-plots", "-o", str(tmp_path / "x.md"))
+    assert code != 0 and "yesterday" in err and not (tmp_path / "x.md").exists()
+
+
 def test_builtin_and_jinja_chatml_label_alike(llama2_tokenizer: Path) -> None:
     from test_templates import CHATML_JINJA
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from imdata.cli._common import check_outputs, input_options, load_inputs, say, template_option, tokenizer_option
+from imdata.cli._common import (
+    check_outputs,
+    input_options,
+    load_inputs,
+    render_options,
+    say,
+    template_option,
+    tokenizer_option,
+)
 
 
 @click.command()
@@ -15,6 +23,7 @@ from imdata.cli._common import check_outputs, input_options, load_inputs, say, t
 @click.option("--description", default=None, help="One paragraph on what the data is.")
 @tokenizer_option()
 @template_option()
+@render_options
 @click.option(
     "--max-length",
     "max_lengths",
@@ -47,6 +56,8 @@ def card(
     description: str | None,
     tokenizer: str | None,
     template: str,
+    eot: str | None,
+    date: str | None,
     max_lengths: tuple[int, ...],
     overlaps: tuple[str, ...],
     card_template: str | None,
@@ -83,6 +94,8 @@ def card(
         template=template,
         max_lengths=max_lengths or MAX_LENGTHS,
         overlap=list(overlaps),
+        eot=eot,
+        date=date,
     )
     paths = write_card(c, output, template_file=card_template, plots=not no_plots, force=force)
     say(f"wrote the card for {c.name} ({c.word_summary.examples:,} examples) to {paths[0]}")

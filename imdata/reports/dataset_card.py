@@ -150,6 +150,8 @@ def card(
     template: str = "tulu",
     max_lengths: Sequence[int] = MAX_LENGTHS,
     overlap: Sequence[str | Dataset] = (),
+    eot: str | None = None,
+    date: str | None = None,
     format: FormatChoice = "auto",
     role_map: Mapping[str, Role] | None = None,
     on_error: OnError = "skip",
@@ -168,6 +170,8 @@ def card(
         template: the chat template lengths are measured in (the paper's is ``tulu``).
         max_lengths: the max lengths truncation is reported at.
         overlap: other sets to look for this dataset's examples in.
+        eot: the end-of-turn marker (``--eot``), as ``spans`` takes it; default: found in the template.
+        date: the day ``strftime_now`` reports (``--date``).
         format: the record format of path inputs.
         role_map: source role -> system/user/assistant, for path inputs.
         on_error: ``raise`` or ``skip`` bad records (skips are counted on the card).
@@ -183,8 +187,9 @@ def card(
                                                       fields=fields)  # fmt: skip
     ds = Dataset(name or ds.name, ds.path, ds.format, ds.examples, ds.fingerprint, ds.skipped)
     tok = load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
-    words = profile(ds, unit="words", template=template)
-    tokens, truncation = (None, []) if tok is None else _token_profile(ds, tok, template, sorted(set(max_lengths)))
+    words = profile(ds, unit="words", template=template, eot=eot, date=date)
+    cuts = sorted(set(max_lengths))
+    tokens, truncation = (None, []) if tok is None else _token_profile(ds, tok, template, cuts, eot=eot, date=date)
     others = tuple(_overlap(ds, o, format=format, role_map=role_map) for o in overlap)
     path = Path(ds.path)
     return DataCard(
@@ -196,7 +201,7 @@ def card(
 
 
 def _token_profile(
-    ds: Dataset, tok: TokenizerInfo, template: str, max_lengths: list[int]
+    ds: Dataset, tok: TokenizerInfo, template: str, max_lengths: list[int], *, eot: str | None, date: str | None
 ) -> tuple[ProfileReport, list[Truncation]]:
     """One tokenizer pass: the per-example token frame (as ``profile`` makes it) and truncation."""
     import polars as pl
@@ -205,7 +210,7 @@ def _token_profile(
     from imdata.profiling.summary import ProfileReport, summarise
     from imdata.templates.builtin import get_template
 
-    tpl = get_template(template, eos=tok.eos, bos=tok.bos)
+    tpl = get_template(template, eos=tok.eos, bos=tok.bos, eot=eot, date=date)
     data, cut = _token_counts(ds, tok, tpl, max_lengths)
     frame = pl.DataFrame(data).with_columns(
         ratio=pl.when(pl.col("output") > 0).then(pl.col("instruction") / pl.col("output")).cast(pl.Float64),
