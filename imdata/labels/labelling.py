@@ -129,8 +129,9 @@ def span_token_bounds(rendered: Rendered, encoding: Any, offsets: np.ndarray | N
 
 def _owners(rendered: Rendered, off: np.ndarray) -> np.ndarray:
     spans = rendered.spans
-    ends = np.fromiter((s.end for s in spans), dtype=np.int64, count=len(spans))
-    codes = np.fromiter((KIND_CODE[s.kind] for s in spans), dtype=np.int64, count=len(spans))
+    # lists, not generators: a generator is resumed once per span, a list comprehension is one call
+    ends = np.array([s.end for s in spans], dtype=np.int64)
+    codes = np.array([KIND_CODE[s.kind] for s in spans], dtype=np.int64)
     return owner_spans(off[:, 0], off[:, 1], ends, codes)
 
 
@@ -144,7 +145,7 @@ def token_kinds(rendered: Rendered, encoding: Any, bounds: np.ndarray | None = N
     kinds = np.full(n, SPECIAL, dtype=np.int8)
     if not rendered.spans or n == 0:
         return kinds
-    codes = np.fromiter((KIND_CODE[sp.kind] for sp in rendered.spans), dtype=np.int8, count=len(rendered.spans))
+    codes = np.array([KIND_CODE[sp.kind] for sp in rendered.spans], dtype=np.int8)
     kinds[bounds[0] : bounds[-1]] = np.repeat(codes, np.diff(bounds))
     return kinds
 
@@ -156,7 +157,7 @@ def token_kinds_from_offsets(rendered: Rendered, encoding: Any, offsets: np.ndar
     if not spans or n == 0:
         return np.full(n, SPECIAL, dtype=np.int8)
     off = offsets_array(encoding) if offsets is None else offsets
-    codes = np.fromiter((KIND_CODE[s.kind] for s in spans), dtype=np.int8, count=len(spans))
+    codes = np.array([KIND_CODE[s.kind] for s in spans], dtype=np.int8)
     kinds: np.ndarray = codes[_owners(rendered, off)]
     kinds[np.asarray(encoding.special_tokens_mask, dtype=bool)] = SPECIAL
     return kinds

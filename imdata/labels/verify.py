@@ -101,7 +101,7 @@ def check_tokens(tz: Tokenized, *, full: bool) -> TokenCheck:
         _check_coverage(tz, starts, ends)
     if not spans or not starts.size:
         return TokenCheck(0)
-    bounds = np.fromiter((s.end for s in spans), dtype=np.int64, count=len(spans))
+    bounds = np.array([s.end for s in spans], dtype=np.int64)
     first = np.searchsorted(bounds, starts, side="right")
     last = np.searchsorted(bounds, np.maximum(ends - 1, starts), side="right")
     return TokenCheck(int(np.count_nonzero(first != last)))

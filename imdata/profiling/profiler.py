@@ -421,9 +421,9 @@ def _batch_counts(
     texts = [r.text for _, r in batch]
     spans = []
     for _, r in batch:
-        codes = np.fromiter((KIND_CODE[s.kind] for s in r.spans), dtype=np.int64, count=len(r.spans))
+        codes = np.array([KIND_CODE[s.kind] for s in r.spans], dtype=np.int64)
         if r.text.isascii():
-            ends = np.fromiter((s.end for s in r.spans), dtype=np.int64, count=len(r.spans))
+            ends = np.array([s.end for s in r.spans], dtype=np.int64)
         else:
             ends = np.cumsum([len(r.text[s.start : s.end].encode("utf-8")) for s in r.spans], dtype=np.int64)
         spans.append((ends, codes))
@@ -454,10 +454,10 @@ def counts_from_bytes(
     if starts is None or not spans:
         return None
     if ascii_text:
-        ends = np.fromiter((s.end for s in spans), dtype=np.int64, count=len(spans))
+        ends = np.array([s.end for s in spans], dtype=np.int64)
     else:
         ends = np.cumsum([len(text[s.start : s.end].encode("utf-8")) for s in spans])
-    codes = np.fromiter((KIND_CODE[s.kind] for s in spans), dtype=np.int64, count=len(spans))
+    codes = np.array([KIND_CODE[s.kind] for s in spans], dtype=np.int64)
     n_bytes = len(text) if ascii_text else len(text.encode("utf-8"))
     kinds = codes[owner_spans(starts, np.append(starts[1:], n_bytes), ends, codes)]
     real = ~special

@@ -90,7 +90,7 @@ class Builder:
         for text, kind, turn in parts:
             spans.append(Span(pos, pos + len(text), kind, turn))
             pos += len(text)
-        return Rendered("".join(p[0] for p in parts), tuple(spans))
+        return Rendered("".join([p[0] for p in parts]), tuple(spans))
 
 
 def strip_parts(parts: list[tuple[str, SpanKind, int]]) -> list[tuple[str, SpanKind, int]]:
