@@ -132,6 +132,29 @@ def test_eot_and_date_reach_ray_workers(ray_local: None, sharegpt_jsonl: Path, t
 
 
 @pytest.mark.slow
+def test_ray_writes_compressed_span_jsonl_as_local_does(ray_local: None, sharegpt_jsonl: Path, tmp_path: Path) -> None:
+    plain = tmp_path / "plain.jsonl"
+    res = CliRunner().invoke(main, ["spans", str(sharegpt_jsonl), "--on-error", "skip", "-o", str(plain)])
+    assert res.exit_code == 0, res.output
+    for name in ("x.jsonl.gz", "x.jsonl.zst"):
+        made = {}
+        for eng in ("local", "ray"):
+            out = tmp_path / eng / name
+            out.parent.mkdir(exist_ok=True)
+            args = ["spans", str(sharegpt_jsonl), "--on-error", "skip", "--engine", eng, "-o", str(out)]
+            res = CliRunner().invoke(main, args)
+            assert res.exit_code == 0, res.output
+            made[eng] = out.read_bytes()
+        assert made["local"] == made["ray"], name  # compressed deterministically, alike
+        if name.endswith(".gz"):
+            assert gzip.decompress(made["ray"]) == plain.read_bytes()
+        else:
+            import zstandard
+
+            assert zstandard.ZstdDecompressor().stream_reader(io.BytesIO(made["ray"])).read() == plain.read_bytes()
+
+
+@pytest.mark.slow
 def test_profile_cli_ray_raises_the_local_error(ray_local: None, sharegpt_jsonl: Path) -> None:
     res = CliRunner().invoke(main, ["profile", str(sharegpt_jsonl), "--engine", "ray", "--on-error", "raise"])
     local = CliRunner().invoke(main, ["profile", str(sharegpt_jsonl), "--on-error", "raise"])
