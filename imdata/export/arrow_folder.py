@@ -5,10 +5,11 @@ the same folder from a stream of rows: Arrow record batches into ``data-0000k-of
 stream files (``datasets``' cache format, with its ``huggingface`` schema metadata) of at
 most :data:`SHARD_BYTES` each, as ``save_to_disk`` cuts them, then ``state.json`` and
 ``dataset_info.json`` as ``save_to_disk`` writes them; ``datasets.load_from_disk`` reads it
-as any other saved dataset (the tests compare both folders). ``datasets`` itself is not
-imported (it alone costs about 90 MiB): the features are written from the Arrow schema,
-which may hold strings, signed integers and lists of them. The fingerprint is a hash of the
-rows, so the same rows give the same folder, byte for byte.
+as any other saved dataset (the tests compare both folders). Neither ``datasets`` (about
+90 MiB imported) nor pyarrow (its import and C++ allocator, about 50 MiB) is imported: the
+streams are written by :mod:`imdata.export.arrow_ipc` and the features from the column
+types, which may be strings, signed integers and lists of them. The fingerprint is a hash
+of the rows, so the same rows give the same folder, byte for byte.
 
 Everything is written into a temporary folder beside ``out`` by the one writer
 (:mod:`imdata.data.atomic`), renamed into place at the end.
@@ -18,11 +19,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
+
+from imdata.export import arrow_ipc
+
+#: the columns, in order: (name, type), types as :mod:`imdata.export.arrow_ipc` names them
+Schema = Sequence[tuple[str, str]]
 
 #: rows per Arrow record batch: small, so a batch of long conversations stays a few MiB
 BATCH_ROWS = 64
@@ -30,7 +36,7 @@ BATCH_ROWS = 64
 SHARD_BYTES = 500 << 20
 
 
-def write_dataset_folder(rows: Iterable[Mapping[str, Any]], out: Path, schema: Any, *, force: bool) -> int:
+def write_dataset_folder(rows: Iterable[Mapping[str, Any]], out: Path, schema: Schema, *, force: bool) -> int:
     """Write ``rows`` (dicts with the ``schema``'s columns) as a ``datasets`` folder; return the row count.
 
     Through the one writer (:class:`imdata.data.atomic.Outputs`): checked first, filled beside
@@ -42,35 +48,38 @@ def write_dataset_folder(rows: Iterable[Mapping[str, Any]], out: Path, schema: A
         return fill_dataset_folder(rows, group.folder(out), schema)
 
 
-def fill_dataset_folder(rows: Iterable[Mapping[str, Any]], tmp: Path, schema: Any) -> int:
+def fill_dataset_folder(rows: Iterable[Mapping[str, Any]], tmp: Path, schema: Schema) -> int:
     """Write the ``datasets`` folder's files into the (new, empty but for imdata's mark) folder ``tmp``."""
-    import pyarrow as pa
-
-    features = {f.name: _feature(f.type) for f in schema}
-    schema = schema.with_metadata({"huggingface": json.dumps({"info": {"features": features}})})
+    features = {name: _feature(t) for name, t in schema}
+    metadata = {"huggingface": json.dumps({"info": {"features": features}})}
     digest = hashlib.sha256()
     files: list[Path] = []
     total = size = 0
-    writer: Any = None
-    for batch in _batches(rows, schema):
-        if writer is None:
-            files.append(tmp / f"shard-{len(files)}.arrow")
-            writer = pa.ipc.new_stream(str(files[-1]), schema)
-        writer.write_batch(batch)
-        total += batch.num_rows
-        size += batch.nbytes
-        for col in batch.columns:
-            for buf in col.buffers():
-                if buf is not None:
-                    digest.update(buf)
-        if size >= SHARD_BYTES:
-            writer.close()
-            writer, size = None, 0
-    if writer is None and not files:  # no rows: one empty data file, as save_to_disk writes
-        files.append(tmp / "shard-0.arrow")
-        writer = pa.ipc.new_stream(str(files[-1]), schema)
-    if writer is not None:
-        writer.close()
+    fh: BinaryIO | None = None
+    try:
+        for batch in _batches(rows, schema):
+            if fh is None:
+                files.append(tmp / f"shard-{len(files)}.arrow")
+                fh = files[-1].open("wb")
+                arrow_ipc.write_schema(fh, schema, metadata)
+            arrow_ipc.write_batch(fh, batch)
+            total += batch.length
+            size += batch.nbytes
+            for buf in batch.buffers:
+                digest.update(buf)
+            if size >= SHARD_BYTES:
+                arrow_ipc.write_end(fh)
+                fh.close()
+                fh, size = None, 0
+        if fh is None and not files:  # no rows: one empty data file, as save_to_disk writes
+            files.append(tmp / "shard-0.arrow")
+            fh = files[-1].open("wb")
+            arrow_ipc.write_schema(fh, schema, metadata)
+        if fh is not None:
+            arrow_ipc.write_end(fh)
+    finally:
+        if fh is not None:
+            fh.close()
     names = [f"data-{k:05d}-of-{len(files):05d}.arrow" for k in range(len(files))]
     for f, name in zip(files, names, strict=True):
         f.rename(tmp / name)
@@ -80,70 +89,34 @@ def fill_dataset_folder(rows: Iterable[Mapping[str, Any]], tmp: Path, schema: An
     return total
 
 
-def _feature(t: Any) -> dict[str, Any]:
-    """``datasets``' JSON form of a feature (``Value`` or ``List``) for an Arrow type."""
-    import pyarrow as pa
-
-    if pa.types.is_list(t):
-        return {"feature": _feature(t.value_type), "_type": "List"}
-    if pa.types.is_string(t):
-        return {"dtype": "string", "_type": "Value"}
-    if pa.types.is_signed_integer(t):
-        return {"dtype": str(t), "_type": "Value"}
-    raise TypeError(f"no datasets feature written for Arrow type {t}")
+def _feature(t: str) -> dict[str, Any]:
+    """``datasets``' JSON form of a feature (``Value`` or ``List``) for a column type of :mod:`arrow_ipc`."""
+    inner = arrow_ipc.element_type(t)
+    if inner is not None:
+        return {"feature": _feature(inner), "_type": "List"}
+    return {"dtype": t, "_type": "Value"}
 
 
-def _batches(rows: Iterable[Mapping[str, Any]], schema: Any) -> Iterator[Any]:
-    """Record batches of :data:`BATCH_ROWS` rows; list columns go in as one numpy array each."""
-    import pyarrow as pa
-
-    names = schema.names
-    cols: dict[str, list[Any]] = {k: [] for k in names}
-
-    def batch() -> Any:
-        arrays = []
-        for field in schema:
-            values = cols[field.name]
-            if pa.types.is_list(field.type):
-                offsets = np.zeros(len(values) + 1, np.int32)
-                np.cumsum(np.fromiter((len(v) for v in values), np.int64, len(values)), out=offsets[1:])
-                flat = np.concatenate([np.asarray(v) for v in values]) if values else np.empty(0)
-                inner = _numbers(flat, field.type.value_type)
-                arrays.append(pa.ListArray.from_arrays(_numbers(offsets, pa.int32()), inner))
-            elif pa.types.is_string(field.type):
-                data = [v.encode() for v in values]
-                offsets = np.zeros(len(data) + 1, np.int32)
-                np.cumsum(np.fromiter(map(len, data), np.int64, len(data)), out=offsets[1:])
-                bufs = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))]
-                arrays.append(pa.Array.from_buffers(pa.string(), len(data), bufs))
-            else:
-                arrays.append(_numbers(np.asarray(values), field.type))
-        return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
+def _batches(rows: Iterable[Mapping[str, Any]], schema: Schema) -> Iterator[arrow_ipc.RecordBatch]:
+    """Record batches of :data:`BATCH_ROWS` rows."""
+    names = [name for name, _ in schema]
     # a list column's values are packed as they arrive: a Python list of ints costs about 9x
     # its int32 array, and a batch of long conversations would otherwise hold tens of MiB
-    packed = {
-        f.name: np.dtype(f"int{f.type.value_type.bit_width}")
-        for f in schema
-        if pa.types.is_list(f.type) and pa.types.is_signed_integer(f.type.value_type)
-    }
+    packed = {}
+    for name, t in schema:
+        inner = arrow_ipc.element_type(t)
+        if inner is not None:
+            packed[name] = arrow_ipc.int_dtype(inner)
+    cols: dict[str, list[Any]] = {k: [] for k in names}
     for row in rows:
         for k in names:
             dtype = packed.get(k)
             cols[k].append(row[k] if dtype is None else np.asarray(row[k], dtype=dtype))
         if len(cols[names[0]]) >= BATCH_ROWS:
-            yield batch()
+            yield arrow_ipc.record_batch(schema, cols)
             cols = {k: [] for k in names}
     if cols[names[0]]:
-        yield batch()
-
-
-def _numbers(values: Any, t: Any) -> Any:
-    # from buffers, not pa.array: pa.array imports pandas (about 40 MiB) to rule it out
-    import pyarrow as pa
-
-    data = np.ascontiguousarray(values, dtype=np.dtype(f"int{t.bit_width}"))
-    return pa.Array.from_buffers(t, len(data), [None, pa.py_buffer(data)])
+        yield arrow_ipc.record_batch(schema, cols)
 
 
 def _state(names: list[str], fingerprint: str) -> dict[str, Any]:

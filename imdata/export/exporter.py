@@ -400,13 +400,9 @@ def _write_jsonl(rows: Iterator[dict[str, Any]], fh: IO[bytes]) -> None:
 
 def _write_hf_folder(rows: Iterator[dict[str, Any]], tmp: Path) -> None:
     """Write the rows as a ``datasets`` folder into ``tmp`` (a folder of :class:`Outputs`), batch by batch."""
-    import pyarrow as pa
-
     from imdata.export.arrow_folder import fill_dataset_folder
 
-    ints = pa.list_(pa.int32())
-    schema = pa.schema([("id", pa.string()), ("input_ids", ints), ("labels", ints)])
-    fill_dataset_folder(rows, tmp, schema)
+    fill_dataset_folder(rows, tmp, [("id", "string"), ("input_ids", "list<int32>"), ("labels", "list<int32>")])
 
 
 __all__ = [
