@@ -344,10 +344,16 @@ def test_card_takes_eot_and_date_as_profile_does(tmp_path: Path, llama2_tokenize
 
     assert sum(r["trained_it"] for r in trained("</s>\n")) > sum(r["trained_it"] for r in trained(None))
     out = tmp_path / "card.md"
-    code, _, err = _cli("card", data, "-k", tok, "-t", zephyr, "--eot", "</s>\n", "--no-plots", "-o", str(out))
+    args = ["-k", tok, "-t", zephyr, "--eot", "</s>\n", "--date", "2025-01-02", "--no-plots", "-o", str(out)]
+    code, _, err = _cli("card", data, *args)
     assert code == 0 and out.exists(), err
-    code, _, err = _cli("card", data, "-t", zephyr, "--date", "yesterday", "--no-plots", "-o", str(tmp_path / "x.md"))
-    assert code != 0 and "yesterday" in err and not (tmp_path / "x.md").exists()
+    assert 'end-of-turn marker `"</s>\\n"` (`--eot`), day 2025-01-02 (`--date`)' in out.read_text()
+    # a mistyped day is refused before any reading: no card, no rejects file
+    rejects = tmp_path / "rej.jsonl"
+    args = ["-t", zephyr, "--date", "yesterday", "--rejects", str(rejects), "--no-plots", "-o", str(tmp_path / "x.md")]
+    code, _, err = _cli("card", data, *args)
+    assert code != 0 and "yesterday" in err and "reading" not in err
+    assert not (tmp_path / "x.md").exists() and not rejects.exists()
 
 
 def test_builtin_and_jinja_chatml_label_alike(llama2_tokenizer: Path) -> None:

@@ -77,10 +77,14 @@ def card(
     Figures go to a folder named after the card (cards/lima/). Statistics only: no example
     text is written.
     """
-    from imdata.reports.dataset_card import MAX_LENGTHS, write_card
+    from imdata.labels.tokens import load_tokenizer
+    from imdata.reports.dataset_card import MAX_LENGTHS, check_options, write_card
     from imdata.reports.dataset_card import card as make_card
 
     check_outputs({"-o": output, "--rejects": rejects}, force=force)
+    # options are checked before any reading, so a typo leaves no rejects file behind
+    check_options(template, eot=eot, date=date, max_lengths=max_lengths or MAX_LENGTHS)
+    tok = load_tokenizer(tokenizer) if tokenizer else None
     (ds,) = load_inputs(
         (data,), fmt=fmt, role_map=role_map, fields=field_map, on_error=on_error, rejects=rejects, force=force
     )
@@ -90,7 +94,7 @@ def card(
         license=license_,
         source=source,
         description=description,
-        tokenizer=tokenizer,
+        tokenizer=tok,
         template=template,
         max_lengths=max_lengths or MAX_LENGTHS,
         overlap=list(overlaps),

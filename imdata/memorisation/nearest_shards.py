@@ -120,7 +120,7 @@ class _Queries:
             union = np.unique(np.concatenate(parts)) if parts else np.empty(0, np.uint64)
             self.keys.append(union)
             for q, part in zip(self.items, parts, strict=True):
-                q.slots.append(np.searchsorted(union, part))
+                q.slots.append(np.searchsorted(union, part).astype(np.int32))  # 4 bytes an n-gram
 
 
 class _Table:
@@ -154,7 +154,7 @@ class _Table:
             return np.zeros(len(keys), np.int64), np.zeros(len(keys), bool)
         pos = np.searchsorted(self.keys, keys)
         pos[pos == len(self.keys)] = 0
-        return pos, self.keys[pos] == keys
+        return pos.astype(np.int32), self.keys[pos] == keys  # a shard holds far fewer than 2**31 n-grams
 
     def postings(self, pos: IntArray) -> IntArray:
         """How many references hold each key at ``pos``."""

@@ -99,6 +99,9 @@ class DataCard:
     truncation: tuple[Truncation, ...]
     overlaps: tuple[OverlapResult, ...]
     imdata_version: str
+    #: ``--eot`` and ``--date`` as given (None: the template's own marker, the fixed day)
+    eot: str | None = None
+    date: str | None = None
 
     @property
     def word_summary(self) -> DatasetSummary:
@@ -109,6 +112,18 @@ class DataCard:
     def token_summary(self) -> DatasetSummary | None:
         """The summary in tokens (``None`` without a tokenizer)."""
         return None if self.tokens is None else self.tokens.datasets[0]
+
+    @property
+    def render_flags(self) -> str:
+        """``--eot`` and ``--date`` as the provenance line shows them ("" when neither was given)."""
+        import json
+
+        eot = (
+            f", end-of-turn marker `{json.dumps(self.eot, ensure_ascii=False)}` (`--eot`)"
+            if self.eot is not None
+            else ""
+        )
+        return eot + (f", day {self.date} (`--date`)" if self.date else "")
 
     def implications(self) -> list[str]:
         """What the ratio and the size imply for IM against IT, one sentence each."""
@@ -125,6 +140,8 @@ class DataCard:
             "license": self.license,
             "source": self.source,
             "template": self.template,
+            "eot": self.eot,
+            "template_date": self.date,
             "words": self.word_summary.to_dict() | {"path": None},
             "tokens": None if self.token_summary is None else self.token_summary.to_dict() | {"path": None},
             "tokenizer": None if self.tokens is None else self.tokens.tokenizer,
@@ -181,8 +198,7 @@ def card(
     from imdata.labels.tokens import load_tokenizer
     from imdata.profiling.profiler import profile
 
-    if any(m < 1 for m in max_lengths):
-        raise OptionError(f"max lengths {list(max_lengths)}: each must be at least 1")
+    check_options(template, eot=eot, date=date, max_lengths=max_lengths)
     ds = data if isinstance(data, Dataset) else load(str(data), format=format, role_map=role_map, on_error=on_error,
                                                       fields=fields)  # fmt: skip
     ds = Dataset(name or ds.name, ds.path, ds.format, ds.examples, ds.fingerprint, ds.skipped)
@@ -196,8 +212,20 @@ def card(
         name=ds.name, input=str(data) if not isinstance(data, Dataset) else ds.path,
         size_bytes=path.stat().st_size if path.is_file() else 0, fingerprint=ds.fingerprint, format=ds.format,
         license=license, source=source, description=description, template=words.template, words=words,
-        tokens=tokens, truncation=tuple(truncation), overlaps=others, imdata_version=__version__,
+        tokens=tokens, truncation=tuple(truncation), overlaps=others, imdata_version=__version__, eot=eot, date=date,
     )  # fmt: skip
+
+
+def check_options(template: str, *, eot: str | None, date: str | None, max_lengths: Sequence[int]) -> None:
+    """Fail on a max length, template, ``--eot`` or ``--date`` the card cannot use, before any data is read.
+
+    The template is resolved as the card's word profile resolves it (without the tokenizer).
+    """
+    from imdata.templates.builtin import get_template
+
+    if any(m < 1 for m in max_lengths):
+        raise OptionError(f"max lengths {list(max_lengths)}: each must be at least 1")
+    get_template(template, eot=eot, date=date)
 
 
 def _token_profile(
