@@ -42,6 +42,11 @@ def test_words_13a_on_real_outputs() -> None:
     assert [words_13a(t) for t in texts] == [tok(t.rstrip()).split() for t in texts]
 
 
+def test_no_training_output_means_no_nearest_on_either_index() -> None:
+    for res in (nearest(["a b", ""], []), stream_nearest(["a b", ""], iter([]))):
+        assert res.index.tolist() == [-1, -1] and res.bleu.tolist() == [0.0, 0.0] and res.scored == 0
+
+
 def test_shards_cut_in_order_and_the_first_is_a_quarter() -> None:
     parts = list(shards((str(i) for i in range(23)), max_examples=8))
     assert [len(p) for p in parts] == [2, 8, 8, 5]

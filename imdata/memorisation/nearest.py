@@ -195,8 +195,8 @@ def nearest(outputs: Sequence[str], references: Sequence[str]) -> NearestResult:
         hyp = vocab.encode(out)
         correct = np.stack([t.matches(_ngram_keys(hyp, n), n_refs) for n, t in enumerate(tables, 1)], 1)
         est = estimate(correct, len(hyp), ref_lens)
-        first = int(np.argmax(est))
-        if est[first] <= 0:
+        first = int(np.argmax(est)) if n_refs else -1
+        if first < 0 or est[first] <= 0:  # no reference, or none sharing a token
             continue
         best, best_j = sentence_bleu(out, references[first]), first
         scored += 1
