@@ -69,12 +69,10 @@ def _tools(spec: StageSpec) -> tuple[Any, Any]:
 
 @functools.lru_cache(maxsize=4)
 def _loaded(template: str, tokenizer: str | None, eot: str | None, date: str | None) -> tuple[Any, Any]:
-    from imdata.labels.tokens import load_tokenizer
-    from imdata.templates.builtin import get_template
+    from imdata.labels.tokens import load_tokenizer, resolve_template
 
     tok = load_tokenizer(tokenizer) if tokenizer else None
-    tpl = get_template(template, eos=tok.eos if tok else None, bos=tok.bos if tok else None, eot=eot, date=date)
-    return tpl, tok
+    return resolve_template(template, tok, eot=eot, date=date), tok
 
 
 def stage(batch: pa.Table, spec: StageSpec) -> pa.Table:

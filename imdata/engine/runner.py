@@ -122,8 +122,8 @@ def spans(
 
     from imdata.data.atomic import check_destinations
     from imdata.data.output_names import container
-    from imdata.export.exporter import provenance, resolve_template
-    from imdata.labels.tokens import load_tokenizer
+    from imdata.export.exporter import provenance
+    from imdata.labels.tokens import load_tokenizer, resolve_template
 
     if container(output) not in ("jsonl", "json"):
         raise OptionError(

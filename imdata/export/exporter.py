@@ -29,9 +29,8 @@ from imdata.data.output_names import check_name, container
 from imdata.data.records import Example, Message, json_default
 from imdata.errors import OptionError
 from imdata.labels.labelling import IGNORE_INDEX, LossMode, Tokenized, tokenize_examples, truncate
-from imdata.labels.tokens import TokenizerInfo, load_tokenizer
+from imdata.labels.tokens import TokenizerInfo, load_tokenizer, resolve_template
 from imdata.labels.verify import check_tiling, check_tokens, full_check_due, marker_in_content, turns_without_eot
-from imdata.templates.builtin import get_template
 from imdata.templates.rendered import Rendered, Template
 
 SCHEMA_VERSION = 1
@@ -187,14 +186,6 @@ def _report(
         warnings=merge_reports(log.warning_counts for log in logs),
         provenance=prov,
     )
-
-
-def resolve_template(
-    template: str | Template, tok: TokenizerInfo | None, *, eot: str | None = None, date: str | None = None
-) -> Template:
-    if not isinstance(template, str):
-        return template
-    return get_template(template, eos=tok.eos if tok else None, bos=tok.bos if tok else None, eot=eot, date=date)
 
 
 class _Checked:

@@ -20,6 +20,7 @@ from imdata.errors import TokenizerError
 
 if TYPE_CHECKING:
     from imdata.labels.tokenbytes import ByteTable
+    from imdata.templates.rendered import Template
 
 _EOS_CANDIDATES = (
     "</s>",
@@ -194,6 +195,21 @@ class PlainEncoding:
     ids: list[int]
     offsets: list[tuple[int, int]]
     special_tokens_mask: list[int]
+
+
+def resolve_template(
+    template: str | Template, tok: TokenizerInfo | None, *, eot: str | None = None, date: str | None = None
+) -> Template:
+    """The chat template ``template`` names, writing ``tok``'s EOS and BOS strings (its own without a tokenizer).
+
+    A :class:`~imdata.templates.rendered.Template` object is returned as it is; ``eot`` and
+    ``date`` are ``--eot`` and ``--date`` (see :func:`imdata.templates.builtin.get_template`).
+    """
+    from imdata.templates.builtin import get_template
+
+    if not isinstance(template, str):
+        return template
+    return get_template(template, eos=tok.eos if tok else None, bos=tok.bos if tok else None, eot=eot, date=date)
 
 
 def load_tokenizer(spec: str) -> TokenizerInfo:

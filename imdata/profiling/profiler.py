@@ -37,10 +37,9 @@ from imdata.data.records import Example, Role
 from imdata.errors import OptionError
 from imdata.labels.labelling import KIND_CODE, owner_spans, span_token_bounds, span_trained, token_kinds
 from imdata.labels.tokenbytes import ByteTable, token_starts
-from imdata.labels.tokens import TokenizerInfo, load_tokenizer
+from imdata.labels.tokens import TokenizerInfo, load_tokenizer, resolve_template
 from imdata.profiling.lengths import Lengths, batch_kind_counts, char_lengths, word_lengths
 from imdata.profiling.summary import DatasetSummary, ProfileReport, summarise
-from imdata.templates.builtin import get_template
 from imdata.templates.rendered import Rendered, Template
 
 if TYPE_CHECKING:
@@ -107,7 +106,7 @@ def profile(
     items = _items(datasets, names)
     tok = load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
     unit = _check_unit(unit, tok, max_length)
-    tpl = get_template(template, eos=tok.eos if tok else None, bos=tok.bos if tok else None, eot=eot, date=date)
+    tpl = resolve_template(template, tok, eot=eot, date=date)
     sources = _sources(items, names, format, role_map, on_error, fields)
 
     import polars as pl

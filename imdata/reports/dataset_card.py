@@ -234,11 +234,11 @@ def _token_profile(
     """One tokenizer pass: the per-example token frame (as ``profile`` makes it) and truncation."""
     import polars as pl
 
+    from imdata.labels.tokens import resolve_template
     from imdata.profiling.profiler import COLUMNS
     from imdata.profiling.summary import ProfileReport, summarise
-    from imdata.templates.builtin import get_template
 
-    tpl = get_template(template, eos=tok.eos, bos=tok.bos, eot=eot, date=date)
+    tpl = resolve_template(template, tok, eot=eot, date=date)
     data, cut = _token_counts(ds, tok, tpl, max_lengths)
     frame = pl.DataFrame(data).with_columns(
         ratio=pl.when(pl.col("output") > 0).then(pl.col("instruction") / pl.col("output")).cast(pl.Float64),

@@ -14,8 +14,7 @@ from imdata.data.escape import terminal_safe
 from imdata.data.records import Example
 from imdata.errors import ImdataError
 from imdata.labels.labelling import IGNORE_INDEX, KIND_CODE, SPECIAL, TRAINED_KINDS, LossMode, tokenize_examples
-from imdata.labels.tokens import load_tokenizer
-from imdata.templates.builtin import get_template
+from imdata.labels.tokens import load_tokenizer, resolve_template
 
 _KIND_NAME = {v: k for k, v in KIND_CODE.items()} | {SPECIAL: "special"}
 
@@ -62,7 +61,7 @@ def show(
     """Build the view of one example (by 0-based ``index`` or by ``id``; default the first)."""
     ex = _pick(data, index, id)
     tok = load_tokenizer(tokenizer) if tokenizer else None
-    tmpl = get_template(template, eos=tok.eos if tok else None, bos=tok.bos if tok else None, eot=eot, date=date)
+    tmpl = resolve_template(template, tok, eot=eot, date=date)
     if tok is None:
         r = tmpl.render(ex)
         trained = TRAINED_KINDS[mode]
